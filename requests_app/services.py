@@ -1,0 +1,236 @@
+"""Writes and business rules for accounts, deals, requests and their audit trail.
+
+Every function that changes data takes an ``actor`` and records an :class:`AuditEvent`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Model
+
+from .models import (
+    STAGE_PROBABILITY,
+    Account,
+    Ask,
+    AuditEvent,
+    Deal,
+    FeatureRequest,
+    Importance,
+    Segment,
+)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Model):
+        return value.pk
+    return value
+
+
+def snapshot(obj: Model, fields: list[str]) -> dict[str, Any]:
+    """The named fields of ``obj`` as JSON-safe values, for audit before/after."""
+    return {name: _jsonable(getattr(obj, name)) for name in fields}
+
+
+def audit_record(
+    *,
+    actor,
+    verb: str,
+    obj: Model,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Append one audit event. ``actor`` may be None for the system (imports, workers)."""
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        verb=verb,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        before=before,
+        after=after,
+    )
+
+
+def default_probability(stage: str) -> int:
+    """The probability a deal gets from its stage when nobody overrides it."""
+    try:
+        return STAGE_PROBABILITY[stage]
+    except KeyError:
+        raise ValidationError({"stage": f"Unknown stage {stage!r}."}) from None
+
+
+DEAL_FIELDS = ["account", "name", "amount", "stage", "probability", "close_date", "owner"]
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    actor,
+    account: Account,
+    name: str,
+    amount: Decimal,
+    stage: str,
+    close_date: dt.date | None = None,
+    probability: int | None = None,
+    owner=None,
+    external_id: str | None = None,
+) -> Deal:
+    """Create a deal; ``probability`` defaults to the stage's. Validates before writing."""
+    deal = Deal(
+        account=account,
+        name=name,
+        amount=amount,
+        stage=stage,
+        probability=default_probability(stage) if probability is None else probability,
+        close_date=close_date,
+        owner=owner,
+        external_id=external_id or None,
+    )
+    deal.full_clean()
+    deal.save()
+    audit_record(actor=actor, verb="deal.created", obj=deal, after=snapshot(deal, DEAL_FIELDS))
+    return deal
+
+
+@transaction.atomic
+def deal_update(*, actor, deal: Deal, **changes: Any) -> Deal:
+    """Change a deal. When the stage changes and the probability was the old stage's default and is
+    not given explicitly, it follows the new stage."""
+    before = snapshot(deal, DEAL_FIELDS)
+    new_stage = changes.get("stage", deal.stage)
+    if (
+        "probability" not in changes
+        and new_stage != deal.stage
+        and deal.probability == STAGE_PROBABILITY.get(deal.stage)
+    ):
+        changes["probability"] = default_probability(new_stage)
+    for field, value in changes.items():
+        setattr(deal, field, value)
+    deal.full_clean()
+    deal.save()
+    after = snapshot(deal, DEAL_FIELDS)
+    if after != before:
+        audit_record(actor=actor, verb="deal.updated", obj=deal, before=before, after=after)
+    return deal
+
+
+@transaction.atomic
+def account_create(
+    *,
+    actor,
+    name: str,
+    segment: str = Segment.SMB,
+    is_customer: bool = False,
+    arr: Decimal = Decimal(0),
+    external_id: str | None = None,
+    sector: str = "",
+) -> Account:
+    """Create an account (a prospect unless ``is_customer``); ARR only counts for customers."""
+    account = Account(
+        name=name.strip(),
+        segment=segment,
+        is_customer=is_customer,
+        arr=arr if is_customer else Decimal(0),
+        external_id=external_id or None,
+        sector=sector,
+    )
+    account.full_clean()
+    account.save()
+    audit_record(
+        actor=actor,
+        verb="account.created",
+        obj=account,
+        after=snapshot(account, ["name", "segment", "is_customer", "arr"]),
+    )
+    return account
+
+
+REQUEST_FIELDS = ["title", "problem", "desired_outcome", "who_affected", "product_area", "status"]
+
+
+@transaction.atomic
+def request_submit(
+    *,
+    actor,
+    title: str,
+    problem: str,
+    product_area: str,
+    account: Account,
+    importance: str = Importance.IMPORTANT,
+    desired_outcome: str = "",
+    who_affected: str = "",
+    deal: Deal | None = None,
+    note: str = "",
+) -> FeatureRequest:
+    """Record a new request with its first ask (the account, optionally a deal, the importance).
+
+    The deal, when given, must belong to the account.
+    """
+    if deal is not None and deal.account_id != account.pk:
+        raise ValidationError({"deal": "That deal belongs to another account."})
+    request = FeatureRequest(
+        title=title.strip(),
+        problem=problem.strip(),
+        desired_outcome=desired_outcome.strip(),
+        who_affected=who_affected.strip(),
+        product_area=product_area,
+        created_by=actor,
+    )
+    request.full_clean()
+    request.save()
+    audit_record(
+        actor=actor,
+        verb="request.created",
+        obj=request,
+        after=snapshot(request, REQUEST_FIELDS),
+    )
+    ask_add(
+        actor=actor, request=request, account=account, deal=deal, importance=importance, note=note
+    )
+    return request
+
+
+@transaction.atomic
+def ask_add(
+    *,
+    actor,
+    request: FeatureRequest,
+    account: Account,
+    importance: str = Importance.IMPORTANT,
+    deal: Deal | None = None,
+    note: str = "",
+) -> Ask:
+    """Add evidence to a request. Asks on a merged request go to the request it was merged into."""
+    if deal is not None and deal.account_id != account.pk:
+        raise ValidationError({"deal": "That deal belongs to another account."})
+    target = request
+    seen = set()
+    while target.merged_into_id is not None and target.pk not in seen:
+        seen.add(target.pk)
+        target = target.merged_into
+    ask = Ask(
+        request=target,
+        account=account,
+        deal=deal,
+        importance=importance,
+        note=note.strip(),
+        created_by=actor,
+    )
+    ask.full_clean()
+    ask.save()
+    audit_record(
+        actor=actor,
+        verb="ask.created",
+        obj=ask,
+        after=snapshot(ask, ["request", "account", "deal", "importance"]),
+    )
+    return ask

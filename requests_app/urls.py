@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "requests_app"
+
+urlpatterns = [
+    path("requests/mine/", views.my_requests, name="my_requests"),
+    path("requests/new/", views.request_new, name="request_new"),
+    path("requests/<int:pk>/", views.request_detail, name="request_detail"),
+    path("deals/mine/", views.my_deals, name="my_deals"),
+    path("sponsor/", views.sponsor, name="sponsor"),
+    path("search/", views.search, name="search"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read/", views.notifications_mark_read, name="notifications_mark_read"),
+]

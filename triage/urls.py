@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("no-role/", views.no_role, name="no_role"),
+    path("healthz/", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("", include("requests_app.urls")),
+    path("", include("strategy.urls")),
+]
+
+handler403 = "triage.errors.permission_denied"
+handler404 = "triage.errors.not_found"
+handler500 = "triage.errors.server_error"
