@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 
 from .models import (
     STAGE_PROBABILITY,
@@ -21,6 +21,7 @@ from .models import (
     Deal,
     FeatureRequest,
     Importance,
+    Notification,
     Segment,
 )
 
@@ -234,3 +235,47 @@ def ask_add(
         after=snapshot(ask, ["request", "account", "deal", "importance"]),
     )
     return ask
+
+
+def request_followers(*, request: FeatureRequest) -> set:
+    """Everyone who follows a request: its submitter and every rep who recorded an ask on it."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    return set(
+        User.objects.filter(
+            Q(submitted_requests=request) | Q(asks__request=request), is_active=True
+        ).distinct()
+    )
+
+
+def notify(
+    *,
+    recipients,
+    verb: str,
+    message: str,
+    request: FeatureRequest | None = None,
+    url: str = "",
+    exclude=None,
+) -> list[Notification]:
+    """Create in-app notifications and send the emails after commit (one task per notification).
+
+    ``exclude`` (usually the actor) is not notified of their own change. Returns the rows created.
+    """
+    from .tasks import notification_email_send
+
+    rows = [
+        Notification(
+            recipient=user,
+            verb=verb,
+            message=message[:500],
+            request=request,
+            url=url or (request.get_absolute_url() if request else ""),
+        )
+        for user in recipients
+        if user is not None and user != exclude
+    ]
+    created = Notification.objects.bulk_create(rows)
+    for row in created:
+        transaction.on_commit(lambda pk=row.pk: notification_email_send.delay(pk), robust=True)
+    return created
