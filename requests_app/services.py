@@ -26,6 +26,10 @@ from .models import (
 )
 
 
+class ConflictError(Exception):
+    """Someone else changed the object since the caller read it; nothing was written."""
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
