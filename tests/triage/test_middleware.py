@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import IntegrityError, OperationalError
 from django.test import RequestFactory
@@ -25,7 +27,7 @@ def test_lost_database_is_a_503_json_for_the_api(middleware):
     request = RequestFactory().get("/api/v1/requests/")
     response = middleware.process_exception(request, OperationalError("connection refused"))
     assert response.status_code == 503
-    assert response.json() == {"detail": "Triage cannot reach its database right now."}
+    assert json.loads(response.content) == {"detail": "Triage cannot reach its database right now."}
 
 
 def test_other_errors_are_left_alone(middleware):
