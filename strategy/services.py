@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Case, Count, IntegerField, Max, Sum, Value, When
 from django.utils import timezone
 
 from requests_app.models import Account, Ask, Deal, Escalation, FeatureRequest
 from requests_app.services import audit_record, snapshot
 
-from . import scoring
+from . import scoring, scoring_sql
 from .models import RequestScore, ScoreHistory, ScoringPolicy, StrategicTheme, ThemeAlignment
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def policy_update(*, actor, reason: str, **changes: Any) -> ScoringPolicy:
         raise ValidationError({"reason": "Say why the policy changes."})
     unknown = sorted(set(changes) - set(POLICY_FIELDS))
     if unknown:
-        raise ValidationError({name: "Not a scoring policy setting." for name in unknown})
+        raise ValidationError(dict.fromkeys(unknown, "Not a scoring policy setting."))
     policy_current()
     current = ScoringPolicy.objects.select_for_update().order_by("-version").first()
     before = snapshot(current, POLICY_FIELDS)
@@ -140,19 +141,17 @@ def _create_missing_rows(ids: Iterable[int] | None, *, cause: str = "") -> int:
 
 
 def _schedule_recompute() -> None:
+    """After commit, ask for a recompute. Every change registers its own callback (so none is lost
+    with a savepoint rolled back); the callbacks coalesce in ``scores_recompute_enqueue``: only the
+    first sends a task while one is pending."""
     from .tasks import scores_recompute_enqueue
 
-    conn = transaction.get_connection()
-    if conn.in_atomic_block and any(
-        entry[1] is scores_recompute_enqueue for entry in conn.run_on_commit
-    ):
-        return  # already scheduled for this transaction: one recompute per burst
     transaction.on_commit(scores_recompute_enqueue, robust=True)
 
 
 # --- recompute -----------------------------------------------------------------------------------
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 10_000
 HISTORY_MIN_CHANGE = 0.01  # total points; smaller moves are noise, not history
 SCORE_FIELDS = [
     "total",
@@ -259,18 +258,47 @@ def scores_recompute(
         if not ids:
             return 0
         _create_missing_rows(ids)
-    written = 0
-    for chunk in _chunks(ids, batch_size):
-        written += _recompute_batch(chunk, run)
-    return written
+    chunks = list(_chunks(ids, batch_size))
+    if (
+        len(chunks) > 1
+        and scoring_sql.available()
+        and not transaction.get_connection().in_atomic_block
+    ):
+        return _recompute_parallel(chunks, run)
+    return sum(_recompute_batch(chunk, run) for chunk in chunks)
 
 
-def scores_recompute_stale(*, cause: str = "", batch_size: int = BATCH_SIZE) -> int:
-    """Recompute every score that is stale (and score requests that have no row yet). Coalesces
-    bursts: whatever number of changes marked a request stale, it is recomputed once. Stops when
-    nothing stale is left or when a pass makes no progress (rows locked by a writer are left to
-    that writer's own recompute). Returns the number of rows written."""
-    _create_missing_rows(None)
+PARALLEL_WORKERS = 2
+
+
+def _recompute_parallel(chunks: list[list[int]], run: _Run) -> int:
+    """Run independent batches on ``PARALLEL_WORKERS`` database connections at once: on
+    PostgreSQL each statement runs in its own server process, so batches use every core. Only
+    outside a transaction (threads cannot see the caller's uncommitted rows)."""
+
+    def work(chunk: list[int]) -> int:
+        try:
+            return _recompute_batch(chunk, run)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_WORKERS) as pool:
+        return sum(pool.map(work, chunks))
+
+
+def scores_recompute_stale(
+    *, cause: str = "", batch_size: int = BATCH_SIZE, include_missing: bool = False
+) -> int:
+    """Recompute every score that is stale. Coalesces bursts: whatever number of changes marked a
+    request stale, it is recomputed once. ``include_missing`` also scores requests that have no
+    score row at all (written in bulk, without signals): the periodic sweep sets it; the
+    after-commit task does not need to, since the writes that trigger it create their rows.
+    Stops when nothing stale is left or when a pass makes no progress (rows locked by a writer are
+    left to that writer's own recompute). Returns the number of rows written."""
+    if include_missing:
+        _create_missing_rows(None)
+    if not RequestScore.objects.filter(stale=True).exists():
+        return 0
     run = _Run(cause=cause)
     written = 0
     skipped: set[int] = set()
@@ -306,63 +334,87 @@ def _recompute_batch(ids: list[int], run: _Run) -> int:
         if not locked:
             return 0
         batch = list(locked)
-        inputs = _inputs(batch, run)
-        results = [scoring.score_request(inputs[pk], ctx) for pk in batch if pk in inputs]
-        rows = [
-            RequestScore(
-                request_id=r.request_id,
-                total=r.total,
-                value=r.value,
-                strategic_fit=r.strategic_fit,
-                customer_breadth=r.customer_breadth,
-                revenue_at_stake=r.revenue_at_stake,
-                effort_factor=r.effort_factor,
-                revenue_exposure=r.revenue_exposure,
-                open_pipeline=round(r.open_pipeline, 2),
-                accounts_count=r.accounts_count,
-                customers_count=r.customers_count,
-                flags=r.flags,
-                flag_single_deal=scoring.FLAG_SINGLE_DEAL in r.flags,
-                flag_strategic_no_demand=scoring.FLAG_STRATEGIC_NO_DEMAND in r.flags,
-                flag_escalated=scoring.FLAG_ESCALATED in r.flags,
-                explanation=r.explanation,
-                policy_version=ctx.params.version,
-                computed_at=ctx.computed_at,
-                stale=False,
-                stale_cause="",
-                rice=r.rice,
-                wsjf=r.wsjf,
-            )
+        if scoring_sql.available():
+            # PostgreSQL: the same maths in one statement per batch (see strategy.scoring_sql);
+            # merged requests, a handful, take the Python path.
+            merged = [
+                scoring.RequestInputs(id=pk, effort=effort, status="merged", merged_into=into)
+                for pk, effort, into in FeatureRequest.objects.filter(
+                    pk__in=batch, status="merged"
+                ).values_list("pk", "effort", "merged_into_id")
+            ]
+            results = [scoring.score_request(item, ctx) for item in merged]
+            _upsert(results, ctx)
+            written = scoring_sql.upsert_scores(batch, ctx, top_n=scoring.TOP_N)
+        else:
+            inputs = _inputs(batch, run)
+            results = [scoring.score_request(inputs[pk], ctx) for pk in batch if pk in inputs]
+            _upsert(results, ctx)
+            written = []
+        written += [
+            (r.request_id, r.total, r.strategic_fit, r.customer_breadth, r.revenue_at_stake)
             for r in results
         ]
-        RequestScore.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["request"],
-            update_fields=SCORE_FIELDS,
-            batch_size=2000,
-        )
         history = []
-        for r in results:
-            old_total, computed_at, stale_cause = locked[r.request_id]
+        for request_id, total, strategic, breadth, revenue in written:
+            old_total, computed_at, stale_cause = locked[request_id]
             first = computed_at is None
-            if first or abs(old_total - r.total) >= HISTORY_MIN_CHANGE:
+            if first or abs(old_total - total) >= HISTORY_MIN_CHANGE:
+                cause = stale_cause or run.cause or ("First score" if first else "Recomputed")
                 history.append(
                     ScoreHistory(
-                        request_id=r.request_id,
-                        total=r.total,
-                        strategic_fit=r.strategic_fit,
-                        customer_breadth=r.customer_breadth,
-                        revenue_at_stake=r.revenue_at_stake,
-                        cause=(
-                            stale_cause or run.cause or ("First score" if first else "Recomputed")
-                        )[:300],
+                        request_id=request_id,
+                        total=total,
+                        strategic_fit=strategic,
+                        customer_breadth=breadth,
+                        revenue_at_stake=revenue,
+                        cause=cause[:300],
                         policy_version=ctx.params.version,
                     )
                 )
         if history:
             ScoreHistory.objects.bulk_create(history, batch_size=2000)
-    return len(rows)
+    return len(written)
+
+
+def _upsert(results: list[scoring.ScoreResult], ctx: scoring.Context) -> None:
+    """Write computed scores: one ``INSERT … ON CONFLICT DO UPDATE`` per 2,000 rows."""
+    if not results:
+        return
+    rows = [
+        RequestScore(
+            request_id=r.request_id,
+            total=r.total,
+            value=r.value,
+            strategic_fit=r.strategic_fit,
+            customer_breadth=r.customer_breadth,
+            revenue_at_stake=r.revenue_at_stake,
+            effort_factor=r.effort_factor,
+            revenue_exposure=r.revenue_exposure,
+            open_pipeline=round(r.open_pipeline, 2),
+            accounts_count=r.accounts_count,
+            customers_count=r.customers_count,
+            flags=r.flags,
+            flag_single_deal=scoring.FLAG_SINGLE_DEAL in r.flags,
+            flag_strategic_no_demand=scoring.FLAG_STRATEGIC_NO_DEMAND in r.flags,
+            flag_escalated=scoring.FLAG_ESCALATED in r.flags,
+            explanation=r.explanation,
+            policy_version=ctx.params.version,
+            computed_at=ctx.computed_at,
+            stale=False,
+            stale_cause="",
+            rice=r.rice,
+            wsjf=r.wsjf,
+        )
+        for r in results
+    ]
+    RequestScore.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["request"],
+        update_fields=SCORE_FIELDS,
+        batch_size=2000,
+    )
 
 
 def _inputs(ids: list[int], run: _Run) -> dict[int, scoring.RequestInputs]:

@@ -88,7 +88,9 @@ def _locked(work, *, name: str) -> int | None:
 @shared_task(name="strategy.scores_sweep", **_TASK_OPTIONS)
 def scores_sweep_task() -> int | None:
     """Every minute (beat): recompute whatever is still stale, e.g. after a broker outage."""
-    return _locked(services.scores_recompute_stale, name="score sweep")
+    return _locked(
+        lambda: services.scores_recompute_stale(include_missing=True), name="score sweep"
+    )
 
 
 @shared_task(name="strategy.scores_refresh_all", **_TASK_OPTIONS)
