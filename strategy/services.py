@@ -92,6 +92,7 @@ def _lock_in_order(queryset) -> list[int]:
     return list(queryset.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
+@transaction.atomic
 def scores_mark_stale(
     *, request_ids: Iterable[int] | None = None, cause: str = "", create_missing: bool = False
 ) -> int:
@@ -129,7 +130,7 @@ def scores_mark_stale(
 def _create_missing_rows(ids: Iterable[int] | None, *, cause: str = "") -> int:
     """Insert stale, empty score rows for requests that have none (all requests when ``ids`` is
     None). Conflicts with rows created concurrently are ignored."""
-    missing = FeatureRequest.objects.filter(score__isnull=True)
+    missing = FeatureRequest.objects.filter(score__isnull=True).order_by()
     if ids is not None:
         missing = missing.filter(pk__in=list(ids))
     rows = [

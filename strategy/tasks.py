@@ -50,7 +50,8 @@ def scores_recompute_enqueue() -> bool:
     except Exception:  # noqa: BLE001 - cache down: still try to send, the task is idempotent
         logger.warning("score recompute: cache unavailable, sending without coalescing")
     try:
-        scores_recompute_stale_task.delay()
+        # No publish retries: a user's write must not wait on a broker that is down.
+        scores_recompute_stale_task.apply_async(retry=False)
     except Exception:  # noqa: BLE001 - broker down: the write stands, the sweep repairs
         logger.exception("score recompute: could not enqueue; stale scores wait for the sweep")
         _forget(PENDING_KEY)
