@@ -498,8 +498,8 @@ def request_merge(*, actor, source: FeatureRequest, target: FeatureRequest) -> F
     - Every ask of ``source`` moves to ``target``; requests previously merged into ``source``
       now point at ``target`` (chains never grow: every duplicate points at a live request).
     - ``source`` becomes ``merged`` with ``merged_into = target``; both versions are bumped.
-    - Both requests are saved (so anything listening to request saves sees the change), the merge
-      is audited on both, and the followers of ``source`` (and ``target``) are notified.
+    - ``source`` is saved (so listeners of request saves, such as scores, see the merge), the
+      merge is audited on both, and the followers of ``source`` and ``target`` are notified.
     - Conditional: if ``source`` was merged by someone else meanwhile, ``ConflictError``.
     """
     if source.pk == target.pk:
@@ -513,26 +513,23 @@ def request_merge(*, actor, source: FeatureRequest, target: FeatureRequest) -> F
 
     followers = request_followers(request=source) | request_followers(request=target)
     before = snapshot(source, ["status", "merged_into"])
+    # Claim the source with a conditional update, so two managers cannot merge it at once.
     claimed = (
         FeatureRequest.objects.filter(pk=source.pk, merged_into__isnull=True)
         .exclude(status=RequestStatus.MERGED)
-        .update(
-            status=RequestStatus.MERGED,
-            merged_into=target,
-            version=F("version") + 1,
-            updated_at=timezone.now(),
-        )
+        .update(version=F("version") + 1)
     )
     if not claimed:
         raise ConflictError("Someone else merged this request meanwhile. Nothing was saved.")
     moved = Ask.objects.filter(request=source).update(request=target)
     chained = FeatureRequest.objects.filter(merged_into=source).update(merged_into=target)
     FeatureRequest.objects.filter(pk=target.pk).update(version=F("version") + 1)
-    source.refresh_from_db()
     target.refresh_from_db()
-    # Saved once more so that listeners of request saves (scores) see both sides change.
-    source.save(update_fields=["updated_at"])
-    target.save(update_fields=["updated_at"])
+    source.version = FeatureRequest.objects.values_list("version", flat=True).get(pk=source.pk)
+    # A real save (not a queryset update), so listeners of request saves see the merge.
+    source.status = RequestStatus.MERGED
+    source.merged_into = target
+    source.save(update_fields=["status", "merged_into", "updated_at"])
     audit_record(
         actor=actor,
         verb="request.merged",

@@ -95,7 +95,11 @@ def test_second_manager_with_stale_version_gets_conflict_and_nothing_is_overwrit
 ):
     other = UserFactory(username="pm2")
     services.decision_record(
-        actor=other, request=requested, kind="decline", rationale="Off strategy.", expected_version=1
+        actor=other,
+        request=requested,
+        kind="decline",
+        rationale="Off strategy.",
+        expected_version=1,
     )
     stale = FeatureRequest.objects.get(pk=requested.pk)
     stale.version = 1  # what the second manager's form still carries
@@ -170,13 +174,9 @@ def test_merge_moves_asks_resolves_chains_notifies_and_audits(product_user, sale
     assert older.merged_into == target  # the chain resolves to the surviving request
     assert target.asks.count() == 3 and not source.asks.exists()
     assert {a.pk for a in asks} <= set(target.asks.values_list("pk", flat=True))
-    verbs = list(
-        AuditEvent.objects.filter(object_id=str(source.pk)).values_list("verb", flat=True)
-    )
+    verbs = list(AuditEvent.objects.filter(object_id=str(source.pk)).values_list("verb", flat=True))
     assert "request.merged" in verbs and "request.merge_received" in verbs
-    assert Notification.objects.filter(
-        recipient=sales_user, verb="merged", request=target
-    ).exists()
+    assert Notification.objects.filter(recipient=sales_user, verb="merged", request=target).exists()
     # New asks on the merged request land on the survivor.
     ask = services.ask_add(actor=sales_user, request=older, account=asks[0].account)
     assert ask.request_id == target.pk
