@@ -65,7 +65,11 @@ BULK_STATUSES = [
 
 class BulkStatusForm(forms.Form):
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), required=True)
-    status = forms.ChoiceField(label="Move to", choices=BULK_STATUSES)
+    status = forms.ChoiceField(
+        label="Move to",
+        choices=[("", "Pick a status"), *BULK_STATUSES],
+        error_messages={"required": "Pick the new status."},
+    )
     rationale = forms.CharField(
         label="Rationale (the requesters see it)",
         max_length=4000,

@@ -276,3 +276,24 @@ def test_board_query_count_does_not_grow(client, product_user, n, django_assert_
     assert len(queries) <= 9, [q["sql"][:120] for q in queries]
     with django_assert_max_num_queries(9):
         client.get(url, {"theme": ThemeFactory().pk, "segment": "smb", "page": 2})
+
+
+def test_pages_continue_from_scored_into_unscored_requests(monkeypatch):
+    monkeypatch.setattr("strategy.selectors.BOARD_PAGE_SIZE", 3)
+    for i in range(4):
+        scored(f"S{i}", total=90 - i, revenue=i * 10)
+    for i in range(3):
+        FeatureRequestFactory(title=f"U{i}")
+    pages = [board_page(BoardFilters(), n) for n in (1, 2, 3)]
+    assert [[r.title for r in p.object_list] for p in pages] == [
+        ["S0", "S1", "S2"],
+        ["S3", "U2", "U1"],
+        ["U0"],
+    ]
+    assert pages[0].paginator.count == 7
+    # Ranks are over the whole filtered set: unscored requests count as 0 on both lenses.
+    ranks = {r.title: (r.product_rank, r.sales_rank) for p in pages for r in p.object_list}
+    assert ranks["S3"][1] == 1 and ranks["S0"][1] == 4
+    assert ranks["U0"] == ranks["U2"] == (5, 4)  # tied with S0, whose revenue is 0 too
+    newest = board_page(BoardFilters(sort="newest"), 1)
+    assert [r.title for r in newest.object_list] == ["U2", "U1", "U0"]

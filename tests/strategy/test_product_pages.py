@@ -302,3 +302,31 @@ def test_whatif_preview_moves_ranks_and_writes_nothing(client, product_user):
     )
     assert response.status_code == 400
     assert "At least one component needs a weight above 0." in response.content.decode()
+
+
+def test_policy_save_creates_a_version_updates_themes_and_audits(client, product_user):
+    from strategy.services import policy_current
+
+    policy = policy_current()
+    theme = ThemeFactory(name="Enterprise", weight=30)
+    client.force_login(product_user)
+    response = client.post(
+        reverse("strategy:policy_save"),
+        _policy_post(
+            policy,
+            weight_revenue=0.1,
+            reason="Less weight on single deals.",
+            **{f"theme_{theme.pk}": 50},
+        ),
+    )
+    assert response.status_code == 302
+    current = policy_current()
+    assert current.version == policy.version + 1
+    assert current.weight_revenue == pytest.approx(0.1)
+    assert current.reason == "Less weight on single deals."
+    theme.refresh_from_db()
+    assert theme.weight == 50
+    verbs = set(AuditEvent.objects.values_list("verb", flat=True))
+    assert {"policy.updated", "theme.updated"} <= verbs
+    body = client.get(reverse("strategy:recompute_progress")).content.decode()
+    assert "stale-count" not in body  # in-process recompute has already caught up
