@@ -207,7 +207,7 @@ def request_why(request, pk: int):
 def _request_page_context(request, fr, **forms) -> dict:
     score = getattr(fr, "score", None)
     alignments = selectors.request_alignments(request=fr)
-    policy = ScoringPolicy.objects.first()
+    policy = services.policy_current()
     waterfall = None
     if score is not None:
         weights = (
@@ -410,8 +410,7 @@ def request_score(request, pk: int):
 
 
 def _policy() -> ScoringPolicy:
-    policy = ScoringPolicy.objects.order_by("-version").first()
-    return policy or ScoringPolicy.objects.create(version=1, reason="Default policy")
+    return services.policy_current()
 
 
 def _policy_form(policy, themes, data=None) -> PolicyForm:

@@ -1,50 +1,22 @@
 """What-if: the top of the board under changed weights, computed without writing anything.
 
-Uses the components the last recompute stored (breadth, revenue exposure) and recomputes only what
-the edited weights change: strategic fit when theme weights change, revenue at stake when the
-revenue reference changes, the effort factor when the effort reference changes, then the value
-and total with the scoring formulas of DESIGN section 3.
+Uses the components the last recompute stored (breadth, revenue exposure) and recomputes, with
+the scoring engine's own pure functions, only what the edited weights change: strategic fit when
+theme weights change, revenue at stake when the revenue reference changes, the effort factor when
+the effort reference changes, then the value and the total.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from requests_app.models import OPEN_STATUSES
 
 from .models import RequestScore, ScoringPolicy, StrategicTheme, ThemeAlignment
+from .scoring import PolicyParams, combine_value, effort_factor, revenue_at_stake, strategic_fit
 
 TOP = 25
-
-
-def strategic_fit(alignments: Iterable[tuple[float, int]]) -> float:
-    """S = 100 · Σ w·a / (3 · Σ w) over active themes (pairs of weight and strength 0-3)."""
-    pairs = list(alignments)
-    total_weight = sum(w for w, _ in pairs)
-    if total_weight <= 0:
-        return 0.0
-    return 100.0 * sum(w * a for w, a in pairs) / (3.0 * total_weight)
-
-
-def combine_value(strategic: float, breadth: float, revenue: float, weights) -> float:
-    w_s, w_c, w_r = weights
-    total = w_s + w_c + w_r
-    if total <= 0:
-        return 0.0
-    return (w_s * strategic + w_c * breadth + w_r * revenue) / total
-
-
-def effort_factor(effort: int | None, effort_ref: float) -> float:
-    if not effort:
-        return 1.0
-    return max(0.5, min(2.0, math.sqrt(effort_ref / effort)))
-
-
-def revenue_score(exposure: float, revenue_ref: float) -> float:
-    return 100.0 * (1.0 - math.exp(-max(0.0, exposure) / revenue_ref))
 
 
 @dataclass
@@ -79,13 +51,8 @@ def whatif_preview(
     Returns ``{"rows": [...after top, with before ranks], "leaving": [...], "changed": bool}``.
     Requests without a score row are not ranked (they have no components yet).
     """
-    weights = (
-        changes.get("weight_strategic", policy.weight_strategic),
-        changes.get("weight_breadth", policy.weight_breadth),
-        changes.get("weight_revenue", policy.weight_revenue),
-    )
-    revenue_ref = changes.get("revenue_ref", policy.revenue_ref)
-    effort_ref = changes.get("effort_ref", policy.effort_ref)
+    current = PolicyParams.from_policy(policy)
+    params = replace(current, **{k: float(v) for k, v in changes.items()})
     themes = list(StrategicTheme.objects.filter(active=True).values_list("pk", "weight"))
     themes_changed = any(theme_weights.get(pk, w) != w for pk, w in themes)
 
@@ -120,12 +87,14 @@ def whatif_preview(
     ):
         new_fit = fits.get(pk, 0.0) if themes_changed else fit
         new_revenue = (
-            revenue_score(exposure, revenue_ref) if revenue_ref != policy.revenue_ref else revenue
+            revenue_at_stake(exposure, params)
+            if params.revenue_ref != current.revenue_ref
+            else revenue
         )
         new_factor = (
-            effort_factor(effort, effort_ref) if effort_ref != policy.effort_ref else factor
+            effort_factor(effort, params) if params.effort_ref != current.effort_ref else factor
         )
-        after = combine_value(new_fit, breadth, new_revenue, weights) * new_factor
+        after = combine_value(new_fit, breadth, new_revenue, params) * new_factor
         rows.append(Row(pk=pk, title=title, before_total=total, after_total=after))
 
     for rank, row in enumerate(sorted(rows, key=lambda r: (-r.before_total, -r.pk)), start=1):
