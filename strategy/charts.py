@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-MATRIX_W, MATRIX_H, MATRIX_PAD = 760, 460, 44
+MATRIX_W, MATRIX_H, MATRIX_PAD = 960, 520, 48
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _clamp(value, low: float = 0.0, high: float = 100.0) -> float:
     return max(low, min(high, float(value or 0)))
 
 
-WATERFALL_W, WATERFALL_ROW, WATERFALL_LABEL = 560, 30, 150
+WATERFALL_W, WATERFALL_ROW, WATERFALL_LABEL = 640, 30, 215
 
 
 def waterfall(

@@ -126,9 +126,19 @@ class DecisionForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
     def clean(self):
+        # Every missing piece at once; decision_record checks the same rules again.
         cleaned = super().clean()
-        if cleaned.get("kind") == DecisionKind.ALREADY_POSSIBLE and not cleaned.get("how"):
+        kind = cleaned.get("kind")
+        if kind == DecisionKind.ALREADY_POSSIBLE and not cleaned.get("how"):
             self.add_error("how", "Explain how the customer can do this today.")
+        if kind == DecisionKind.ACCEPT and not cleaned.get("target_quarter"):
+            self.add_error("target_quarter", "Give the target quarter, like 2027-Q1.")
+        if (
+            kind == DecisionKind.DEFER
+            and not cleaned.get("revisit_on")
+            and not self.has_error("revisit_on")
+        ):
+            self.add_error("revisit_on", "Give the date to look at this again.")
         return cleaned
 
     def full_rationale(self) -> str:
