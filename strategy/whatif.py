@@ -27,6 +27,7 @@ class Row:
     after_total: float
     before_rank: int = 0
     after_rank: int = 0
+    top: int = TOP
 
     @property
     def move(self) -> int:
@@ -35,11 +36,11 @@ class Row:
 
     @property
     def enters(self) -> bool:
-        return self.before_rank > TOP >= self.after_rank
+        return self.before_rank > self.top >= self.after_rank
 
     @property
     def leaves(self) -> bool:
-        return self.after_rank > TOP >= self.before_rank
+        return self.after_rank > self.top >= self.before_rank
 
 
 def whatif_preview(
@@ -95,7 +96,7 @@ def whatif_preview(
             effort_factor(effort, params) if params.effort_ref != current.effort_ref else factor
         )
         after = combine_value(new_fit, breadth, new_revenue, params) * new_factor
-        rows.append(Row(pk=pk, title=title, before_total=total, after_total=after))
+        rows.append(Row(pk=pk, title=title, before_total=total, after_total=after, top=top))
 
     for rank, row in enumerate(sorted(rows, key=lambda r: (-r.before_total, -r.pk)), start=1):
         row.before_rank = rank
