@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_safe
 
 from requests_app.models import EscalationOutcome, EscalationStatus
 from requests_app.services import ConflictError, escalation_resolve
@@ -23,6 +24,7 @@ from .executive_forms import AuditFilterForm, ResolveForm
 PAGE_SIZE = 50
 
 
+@require_safe
 @role_required(EXECUTIVE)
 def escalation_queue(request):
     now = timezone.now()
@@ -44,6 +46,7 @@ def escalation_queue(request):
     )
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 @role_required(EXECUTIVE)
 def escalation_detail(request, pk: int):
     case = selectors.escalation_case(pk=pk)
@@ -90,6 +93,7 @@ def escalation_detail(request, pk: int):
     )
 
 
+@require_safe
 @role_required(EXECUTIVE)
 def portfolio(request):
     figures = selectors.portfolio()
@@ -121,6 +125,7 @@ def portfolio(request):
     return render(request, "executive/portfolio.html", {"f": figures, "charts": charts})
 
 
+@require_safe
 @role_required(EXECUTIVE)
 def audit_log(request):
     options = selectors.audit_filter_options()
