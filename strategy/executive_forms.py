@@ -60,7 +60,7 @@ class AuditFilterForm(forms.Form):
     actor = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     object_type = forms.ChoiceField(label="Object type", required=False)
     object_id = forms.CharField(label="Object id", required=False, max_length=40)
-    verb = forms.ChoiceField(required=False)
+    verb = forms.ChoiceField(label="Action", required=False)
     date_from = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )

@@ -410,3 +410,21 @@ def test_bar_chart_escapes_labels_and_summarises():
     assert 'width="0.0"' not in svg  # both bars have length
     stacked = stacked_bar_chart([("2026-Q1", [1, 2, 0])], series=["A", "B", "C"], title="S")
     assert "2026-Q1: A 1, B 2, C 0" in stacked
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "—"), (0.01, "under an hour"), (0.25, "6 hours"), (1, "1.0 day"), (6.5, "6.5 days")],
+)
+def test_days_filter(value, text):
+    from strategy.templatetags.executive_tags import days
+
+    assert days(value) == text
+
+
+def test_decided_and_pct_filters():
+    from strategy.templatetags.executive_tags import decided, pct
+
+    assert decided("decline") == "Declined" and decided("accept") == "Accepted"
+    assert decided("odd_kind") == "Odd kind"
+    assert pct(0.425) == "42%" and pct(0.003, 1) == "0.3%" and pct(None) == "—"
