@@ -345,7 +345,8 @@ def escalation_resolve(
     Only executives and superusers may resolve (``PermissionDenied`` otherwise). Invalid input
     raises ``ValidationError`` keyed by argument name, before anything is written. The escalation is
     claimed with a conditional update on ``status=open``: when another executive resolved it first
-    (or it was never open) ``ConflictError`` is raised and nothing is written.
+    (or it was never open) ``ConflictError`` is raised and nothing is written. The escalation and
+    the request are then saved as models, so listeners to their changes (score freshness) see them.
 
     The requesters (:func:`request_followers`), the rep who escalated and the product managers who
     decided on the request are notified after commit; the actor is not. Audited as
@@ -375,6 +376,17 @@ def escalation_resolve(
     if errors:
         raise ValidationError(errors)
 
+    now = timezone.now()
+    # Claim: a conditional update that only an open, unclaimed escalation passes. It takes the row
+    # lock, so a second executive waits here and then finds it claimed (rowcount 0).
+    claimed = Escalation.objects.filter(
+        pk=escalation.pk, status=EscalationStatus.OPEN, resolved_at__isnull=True
+    ).update(resolved_at=now)
+    if not claimed:
+        raise ConflictError("This escalation has already been resolved.")
+    escalation = Escalation.objects.select_related("contested_decision", "raised_by").get(
+        pk=escalation.pk
+    )
     request = FeatureRequest.objects.select_for_update().get(pk=escalation.request_id)
     if outcome == EscalationOutcome.UPHOLD:
         new_status = request.status
@@ -392,19 +404,15 @@ def escalation_resolve(
         compromise_terms = ""
 
     before = snapshot(escalation, ESCALATION_RESOLUTION_FIELDS)
-    now = timezone.now()
-    claimed = Escalation.objects.filter(pk=escalation.pk, status=EscalationStatus.OPEN).update(
-        status=EscalationStatus.RESOLVED,
-        outcome=outcome,
-        resolution_rationale=rationale,
-        compromise_terms=compromise_terms,
-        target_quarter=target_quarter,
-        resolved_by=actor,
-        resolved_at=now,
-    )
-    if not claimed:
-        raise ConflictError("This escalation has already been resolved.")
-    escalation.refresh_from_db()
+    before["resolved_at"] = None
+    escalation.status = EscalationStatus.RESOLVED
+    escalation.outcome = outcome
+    escalation.resolution_rationale = rationale
+    escalation.compromise_terms = compromise_terms
+    escalation.target_quarter = target_quarter
+    escalation.resolved_by = actor
+    # A model save (not a queryset update) so listeners to escalation changes see it resolve.
+    escalation.save(update_fields=ESCALATION_RESOLUTION_FIELDS)
     audit_record(
         actor=actor,
         verb="escalation.resolved",

@@ -218,8 +218,11 @@ def queue_filter_options() -> dict:
 
 def rank_of(*, request_id: int, total: float | None) -> tuple[int | None, int]:
     """The request's rank among open requests by score total (1 = highest), and how many open
-    requests are scored. ``None`` when it has no score. Two queries at most."""
-    open_scored = RequestScore.objects.filter(request__status__in=OPEN_STATUSES)
+    requests are scored. ``None`` when it has no score. Two queries at most. A score row that was
+    never computed (a new request waiting for its first recompute) does not count as scored."""
+    open_scored = RequestScore.objects.filter(
+        request__status__in=OPEN_STATUSES, computed_at__isnull=False
+    )
     counts = open_scored.aggregate(
         scored=Count("pk"),
         above=Count("pk", filter=Q(total__gt=total or 0) & ~Q(request_id=request_id)),
@@ -237,7 +240,9 @@ def requests_passed(*, request_id: int, total: float | None, limit: int = 10):
     if total is None:
         return 0, []
     above = (
-        FeatureRequest.objects.filter(status__in=OPEN_STATUSES, score__total__gt=total)
+        FeatureRequest.objects.filter(
+            status__in=OPEN_STATUSES, score__total__gt=total, score__computed_at__isnull=False
+        )
         .exclude(pk=request_id)
         .select_related("score")  # score per row
         .order_by("-score__total", "pk")
@@ -319,6 +324,15 @@ def score_flags(score: RequestScore | None) -> list[dict]:
     ]
 
 
+def scored_or_none(request: FeatureRequest) -> RequestScore | None:
+    """The request's score once it has been computed at least once, else ``None``."""
+    try:
+        score = request.score
+    except RequestScore.DoesNotExist:
+        return None
+    return score if score.computed_at is not None else None
+
+
 def escalation_case(*, pk: int) -> EscalationCase | None:
     """Everything the escalation page shows, both cases side by side, in a fixed number of
     queries (about ten, whatever the number of deals, asks, themes or requests)."""
@@ -360,10 +374,7 @@ def escalation_case(*, pk: int) -> EscalationCase | None:
             ),
             None,
         )
-    try:
-        score = request.score
-    except RequestScore.DoesNotExist:
-        score = None
+    score = scored_or_none(request)
     total = score.total if score is not None else None
     # One query for the alignments with their themes.
     alignments = list(

@@ -66,56 +66,14 @@ def contested(users):
         decided_by=product,
         rationale="Serves one customer; off the 2027 themes.",
     )
-    RequestScore.objects.create(
-        request=request,
-        total=18,
-        strategic_fit=13,
-        customer_breadth=2,
-        revenue_at_stake=88,
-        flags=["single_deal"],
-        flag_single_deal=True,
-        stale=False,
-        policy_version=1,
-        computed_at=timezone.now(),
-        explanation={
-            "flags": ["single_deal"],
-            "flag_reasons": {"single_deal": "Acme renewal 2027 supplies 100% of revenue at stake."},
-            "components": {
-                "strategic_fit": {
-                    "score": 13,
-                    "contribution": 0.27,
-                    "summary": "Weak on Enterprise readiness only.",
-                },
-                "customer_breadth": {
-                    "score": 2,
-                    "contribution": 0.03,
-                    "summary": "1 customer asks.",
-                    "customers": 1,
-                    "customers_total": 412,
-                    "arr_share": 0.004,
-                },
-                "revenue_at_stake": {
-                    "score": 88,
-                    "contribution": 0.7,
-                    "summary": "Acme renewal 2027, $1,200,000 in negotiation, closes soon.",
-                },
-                "effort": {"effort": 13, "factor": 0.62, "summary": "factor 0.62"},
-            },
-        },
-    )
+    ranked_above = []
     for title, total, pipeline, accounts in [
         ("SAML single sign-on", 78, "1900000", 23),
         ("Bulk export to CSV", 64, "420000", 7),
     ]:
         above = FeatureRequestFactory(title=title, status=RequestStatus.UNDER_REVIEW, effort=5)
         AlignmentFactory(request=above, theme=selfserve, strength=2)
-        RequestScore.objects.create(
-            request=above,
-            total=total,
-            stale=False,
-            open_pipeline=Decimal(pipeline),
-            accounts_count=accounts,
-        )
+        ranked_above.append((above, total, pipeline, accounts))
     escalation = EscalationFactory(
         request=request,
         raised_by=sales,
@@ -131,6 +89,59 @@ def contested(users):
         due_at=timezone.now() + dt.timedelta(days=4),
     )
     other.deals.add(DealFactory(name="Kestrel expansion", amount=Decimal("240000")))
+    # Scores last: every save above schedules a recompute that would replace them.
+    RequestScore.objects.update_or_create(
+        request=request,
+        defaults={
+            "total": 18,
+            "strategic_fit": 13,
+            "customer_breadth": 2,
+            "revenue_at_stake": 88,
+            "flags": ["single_deal"],
+            "flag_single_deal": True,
+            "stale": False,
+            "policy_version": 1,
+            "computed_at": timezone.now(),
+            "explanation": {
+                "flags": ["single_deal"],
+                "flag_reasons": {
+                    "single_deal": "Acme renewal 2027 supplies 100% of revenue at stake."
+                },
+                "components": {
+                    "strategic_fit": {
+                        "score": 13,
+                        "contribution": 0.27,
+                        "summary": "Weak on Enterprise readiness only.",
+                    },
+                    "customer_breadth": {
+                        "score": 2,
+                        "contribution": 0.03,
+                        "summary": "1 customer asks.",
+                        "customers": 1,
+                        "customers_total": 412,
+                        "arr_share": 0.004,
+                    },
+                    "revenue_at_stake": {
+                        "score": 88,
+                        "contribution": 0.7,
+                        "summary": "Acme renewal 2027, $1,200,000 in negotiation, closes soon.",
+                    },
+                    "effort": {"effort": 13, "factor": 0.62, "summary": "factor 0.62"},
+                },
+            },
+        },
+    )
+    for above, total, pipeline, accounts in ranked_above:
+        RequestScore.objects.update_or_create(
+            request=above,
+            defaults={
+                "total": total,
+                "stale": False,
+                "computed_at": timezone.now(),
+                "open_pipeline": Decimal(pipeline),
+                "accounts_count": accounts,
+            },
+        )
     return escalation
 
 
@@ -151,7 +162,8 @@ def test_exec_overturns_and_sales_sees_the_outcome(page, screenshot, users, cont
     assert page.get_by_role("heading", name="Product's case").is_visible()
     product_case = page.locator("section.case-product").inner_text()
     assert "Serves one customer; off the 2027 themes." in product_case
-    assert "rank #3 of 3 open requests" in product_case
+    # Two requests above it, and the other escalated request (scored by the engine, lower).
+    assert "rank #3 of 4 open requests" in product_case
     assert "passes 2 open requests" in page.locator("section.cost").inner_text()
     screenshot("exec-escalation")
 

@@ -256,3 +256,20 @@ def test_two_executives_racing_on_postgres_resolve_it_once(celery_worker_process
     assert sorted(outcomes) == ["conflict", "won"]
     assert Decision.objects.filter(escalation=escalation).count() == 1
     assert AuditEvent.objects.filter(verb="escalation.resolved").count() == 1
+
+
+def test_resolution_marks_the_score_stale_for_the_escalated_flag(
+    exec_user, contested, django_capture_on_commit_callbacks
+):
+    from strategy.models import RequestScore
+
+    request = contested["request"]
+    RequestScore.objects.update_or_create(
+        request=request, defaults={"flag_escalated": True, "stale": False}
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.escalation_resolve(
+            actor=exec_user, escalation=contested["escalation"], outcome="uphold", rationale="No."
+        )
+    assert RequestScore.objects.get(request=request).stale is True
+    assert callbacks  # a recompute (and the emails) are scheduled after commit

@@ -38,6 +38,12 @@ def at(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
+def scored(request, **values) -> RequestScore:
+    """A computed score row (requests get a stale, never-computed row when they are created)."""
+    values = {"stale": False, "computed_at": timezone.now(), **values}
+    return RequestScore.objects.update_or_create(request=request, defaults=values)[0]
+
+
 def resolved(**kwargs):
     return EscalationFactory(
         status=EscalationStatus.RESOLVED,
@@ -136,7 +142,7 @@ def test_queue_filters_from_ignores_garbage():
 
 def _scored(total, status=RequestStatus.UNDER_REVIEW, **kw):
     request = FeatureRequestFactory(status=status, **kw)
-    RequestScore.objects.create(request=request, total=total, stale=False)
+    scored(request, total=total)
     return request
 
 
@@ -215,8 +221,8 @@ def portfolio_data():
     for request, d in [(r1, d1), (r2, d1), (r3, d2), (r4, d3), (r1, d4), (r5, d4), (r5, d5),
                        (r5, d6), (r5, d6), (r1, d7), (r1, d7)]:  # fmt: skip
         AskFactory(request=request, account=d.account, deal=d)
-    RequestScore.objects.create(request=r3, flag_single_deal=True)
-    RequestScore.objects.create(request=r5, flag_single_deal=False)
+    scored(r3, flag_single_deal=True)
+    scored(r5, flag_single_deal=False)
     for request, when in [(r3, at(2026, 2, 10)), (r6, at(2026, 5, 1)), (r5, at(2026, 1, 5)),
                           (r5, at(2026, 4, 20)), (r4, at(2026, 2, 1))]:  # fmt: skip
         decision = DecisionFactory(request=request, kind=DecisionKind.ACCEPT)

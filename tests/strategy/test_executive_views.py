@@ -123,7 +123,8 @@ def case(sales_user, product_user):
 
 
 def _score(request, total, **kw):
-    return RequestScore.objects.create(request=request, total=total, stale=False, **kw)
+    values = {"total": total, "stale": False, "computed_at": timezone.now(), **kw}
+    return RequestScore.objects.update_or_create(request=request, defaults=values)[0]
 
 
 def test_queue_lists_open_escalations_with_overdue_and_money(client, exec_user, case):
