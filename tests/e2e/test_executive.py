@@ -94,6 +94,8 @@ def contested(users):
         request=request,
         defaults={
             "total": 18,
+            "value": 29,
+            "effort_factor": 0.62,
             "strategic_fit": 13,
             "customer_breadth": 2,
             "revenue_at_stake": 88,
@@ -110,12 +112,12 @@ def contested(users):
                 "components": {
                     "strategic_fit": {
                         "score": 13,
-                        "contribution": 0.27,
+                        "contribution": 5.9,
                         "summary": "Weak on Enterprise readiness only.",
                     },
                     "customer_breadth": {
                         "score": 2,
-                        "contribution": 0.03,
+                        "contribution": 0.7,
                         "summary": "1 customer asks.",
                         "customers": 1,
                         "customers_total": 412,
@@ -123,7 +125,7 @@ def contested(users):
                     },
                     "revenue_at_stake": {
                         "score": 88,
-                        "contribution": 0.7,
+                        "contribution": 17.6,
                         "summary": "Acme renewal 2027, $1,200,000 in negotiation, closes soon.",
                     },
                     "effort": {"effort": 13, "factor": 0.62, "summary": "factor 0.62"},

@@ -47,14 +47,14 @@ EXPLANATION = {
         "strategic_fit": {
             "score": 6.0,
             "weight": 0.45,
-            "contribution": 0.13,
+            "contribution": 2.7,
             "summary": "No theme above weak.",
             "themes": [],
         },
         "customer_breadth": {
             "score": 2.0,
             "weight": 0.35,
-            "contribution": 0.03,
+            "contribution": 0.7,
             "summary": "1 of 412 customers, 0.3% of ARR.",
             "customers": 1,
             "customers_total": 412,
@@ -67,7 +67,7 @@ EXPLANATION = {
         "revenue_at_stake": {
             "score": 88.0,
             "weight": 0.2,
-            "contribution": 0.84,
+            "contribution": 17.6,
             "summary": "Acme renewal $1,200,000 (negotiation, closes Dec 15) supplies 100%.",
             "exposure": 900000,
             "open_pipeline": 1200000,
@@ -211,6 +211,7 @@ def test_escalation_page_shows_both_cases(client, exec_user, case):
         "rank <strong>#2</strong> of 3 open requests",
         "No theme above weak.",
         "1 of 412 customers, 0.3% of ARR.",
+        "17.6",
         "Enterprise",
         "Weak",
         "13 points",
