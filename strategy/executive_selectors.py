@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from requests_app.models import (
+    CLOSED_STAGES,
     OPEN_STATUSES,
     Ask,
     AuditEvent,
@@ -417,68 +418,86 @@ def _waiting_on(**request_filter) -> Exists:
     )
 
 
+OPEN_DEAL_STAGES = [stage for stage in DealStage.values if stage not in CLOSED_STAGES]
+
+
+def _waiting_asks() -> QuerySet[Ask]:
+    """Asks that link an open deal to an open request. The figures below read distinct
+    (group, deal) pairs from them: joins the database runs as hash joins, where an EXISTS per
+    aggregate would run one subquery per deal and per group."""
+    return Ask.objects.filter(request__status__in=OPEN_STATUSES, deal__stage__in=OPEN_DEAL_STAGES)
+
+
+def _sum_by_group(pairs) -> dict:
+    """``{group: sum of amounts}`` from distinct ``(group, deal_id, amount)`` rows."""
+    sums: dict = {}
+    for group, _deal_id, amount in pairs:
+        sums[group] = sums.get(group, Decimal(0)) + amount
+    return sums
+
+
 def pipeline_by_status() -> tuple[list[dict], Decimal]:
     """Open pipeline (sum of open deal amounts) waiting on open requests, per request status, and
     the total. A deal counts once per status (and once in the total) however many requests it
     waits on. One query."""
-    money = DecimalField(max_digits=18, decimal_places=2)
-    aggregates = {
-        f"s_{status}": Coalesce(
-            Sum("amount", filter=_waiting_on(status=status)), Value(Decimal(0)), output_field=money
-        )
-        for status in OPEN_STATUSES
-    }
-    aggregates["total"] = Coalesce(
-        Sum("amount", filter=_waiting_on(status__in=OPEN_STATUSES)),
-        Value(Decimal(0)),
-        output_field=money,
+    pairs = list(
+        _waiting_asks()
+        .values_list("request__status", "deal_id", "deal__amount")
+        .distinct()
+        .order_by()
     )
-    result = Deal.objects.open().aggregate(**aggregates)
+    sums = _sum_by_group(pairs)
+    total = sum({deal_id: amount for _, deal_id, amount in pairs}.values(), Decimal(0))
     rows = [
-        {"label": RequestStatus(status).label, "key": status, "value": result[f"s_{status}"]}
+        {
+            "label": RequestStatus(status).label,
+            "key": status,
+            "value": sums.get(status, Decimal(0)),
+        }
         for status in OPEN_STATUSES
     ]
-    return rows, result["total"]
+    return rows, total
 
 
 def pipeline_by_theme() -> list[dict]:
     """Open pipeline waiting on open requests per active theme (requests aligned at least weakly),
-    plus "No theme" for requests aligned with none. A deal counts once per theme. Two queries."""
+    plus "No theme" for requests aligned with none. A deal counts once per theme. Three
+    queries."""
     themes = list(StrategicTheme.objects.filter(active=True).order_by("-weight", "name"))
-    money = DecimalField(max_digits=18, decimal_places=2)
+    themed = (
+        _waiting_asks()
+        .filter(
+            request__alignments__strength__gte=THEME_MIN_STRENGTH,
+            request__alignments__theme__active=True,
+        )
+        .values_list("request__alignments__theme_id", "deal_id", "deal__amount")
+        .distinct()
+        .order_by()
+    )
+    sums = _sum_by_group(themed)
     aligned = ThemeAlignment.objects.filter(
         request_id=OuterRef("request_id"),
         strength__gte=THEME_MIN_STRENGTH,
         theme__active=True,
     )
-    aggregates = {
-        f"t_{theme.pk}": Coalesce(
-            Sum(
-                "amount",
-                filter=_waiting_on(
-                    status__in=OPEN_STATUSES,
-                    alignments__theme_id=theme.pk,
-                    alignments__strength__gte=THEME_MIN_STRENGTH,
-                ),
-            ),
-            Value(Decimal(0)),
-            output_field=money,
-        )
-        for theme in themes
-    }
-    unthemed = Exists(
-        Ask.objects.filter(deal_id=OuterRef("pk"), request__status__in=OPEN_STATUSES).filter(
-            ~Exists(aligned)
-        )
+    unthemed = (
+        _waiting_asks()
+        .filter(~Exists(aligned))
+        .values_list("deal_id", "deal__amount")
+        .distinct()
+        .order_by()
     )
-    aggregates["none"] = Coalesce(
-        Sum("amount", filter=unthemed), Value(Decimal(0)), output_field=money
-    )
-    result = Deal.objects.open().aggregate(**aggregates)
     rows = [
-        {"label": theme.name, "key": theme.pk, "value": result[f"t_{theme.pk}"]} for theme in themes
+        {"label": theme.name, "key": theme.pk, "value": sums.get(theme.pk, Decimal(0))}
+        for theme in themes
     ]
-    rows.append({"label": "No theme", "key": "none", "value": result["none"]})
+    rows.append(
+        {
+            "label": "No theme",
+            "key": "none",
+            "value": sum((amount for _, amount in unthemed), Decimal(0)),
+        }
+    )
     return rows
 
 
