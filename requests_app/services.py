@@ -10,10 +10,12 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
+
+from triage.roles import EXECUTIVE, has_role
 
 from .models import (
     DECISION_STATUS,
@@ -24,6 +26,9 @@ from .models import (
     Deal,
     Decision,
     DecisionKind,
+    Escalation,
+    EscalationOutcome,
+    EscalationStatus,
     FeatureRequest,
     Importance,
     Notification,
@@ -554,3 +559,189 @@ def request_merge(*, actor, source: FeatureRequest, target: FeatureRequest) -> F
         exclude=actor,
     )
     return target
+
+
+QUARTER_RE = r"^\d{4}-Q[1-4]$"
+ESCALATION_RESOLUTION_FIELDS = [
+    "status",
+    "outcome",
+    "resolution_rationale",
+    "compromise_terms",
+    "target_quarter",
+    "resolved_by",
+    "resolved_at",
+]
+# The request statuses a compromise may settle on: each is the outcome of a decision kind.
+COMPROMISE_STATUSES = {status: kind for kind, status in DECISION_STATUS.items()}
+
+
+def _resolution_kind(*, escalation: Escalation, request: FeatureRequest) -> str | None:
+    """The decision kind an upheld escalation confirms: the contested decision's, else the one
+    that leads to the request's current status."""
+    if escalation.contested_decision is not None:
+        return escalation.contested_decision.kind
+    return COMPROMISE_STATUSES.get(request.status)
+
+
+@transaction.atomic
+def escalation_resolve(
+    *,
+    actor,
+    escalation: Escalation,
+    outcome: str,
+    rationale: str,
+    target_quarter: str = "",
+    compromise_terms: str = "",
+    compromise_status: str = "",
+) -> Escalation:
+    """An executive settles an escalation, on the record.
+
+    - ``uphold``: the contested decision stands; the request keeps its status and a decision of
+      the same kind is recorded with the executive's rationale.
+    - ``overturn``: the request becomes accepted for ``target_quarter`` (``YYYY-Qn``, required).
+    - ``compromise``: the request moves to ``compromise_status`` (a status a decision can lead to:
+      accepted, declined, deferred, already possible, needs info) with ``compromise_terms`` in
+      words (required); ``target_quarter`` is optional and only kept for an accepted compromise.
+
+    ``rationale`` is required for every outcome. The resolution is recorded as a
+    :class:`Decision` with ``escalation`` set and ``decided_by`` = ``actor``; the request's
+    ``version`` is bumped (it is saved, so listeners to request changes see it).
+
+    Only executives and superusers may resolve (``PermissionDenied`` otherwise). Invalid input
+    raises ``ValidationError`` keyed by argument name, before anything is written. The escalation is
+    claimed with a conditional update on ``status=open``: when another executive resolved it first
+    (or it was never open) ``ConflictError`` is raised and nothing is written. The escalation and
+    the request are then saved as models, so listeners to their changes (score freshness) see them.
+
+    The requesters (:func:`request_followers`), the rep who escalated and the product managers who
+    decided on the request are notified after commit; the actor is not. Audited as
+    ``escalation.resolved``, ``decision.recorded`` and (when the status changes)
+    ``request.status_changed``.
+    """
+    if not has_role(actor, EXECUTIVE):
+        raise PermissionDenied("Only executives resolve escalations.")
+
+    rationale = (rationale or "").strip()
+    target_quarter = (target_quarter or "").strip().upper()
+    compromise_terms = (compromise_terms or "").strip()
+    errors: dict[str, str] = {}
+    if outcome not in EscalationOutcome.values:
+        errors["outcome"] = "Choose uphold, overturn or compromise."
+    if not rationale:
+        errors["rationale"] = "Say why: the requesters and product will read it."
+    if target_quarter and not re.match(QUARTER_RE, target_quarter):
+        errors["target_quarter"] = "Give the quarter as YYYY-Qn, for example 2027-Q1."
+    if outcome == EscalationOutcome.OVERTURN and not target_quarter:
+        errors["target_quarter"] = "Pick the quarter it ships in."
+    if outcome == EscalationOutcome.COMPROMISE:
+        if not compromise_terms:
+            errors["compromise_terms"] = "Describe the compromise in a sentence or two."
+        if compromise_status not in COMPROMISE_STATUSES:
+            errors["compromise_status"] = "Pick the status the request moves to."
+    if errors:
+        raise ValidationError(errors)
+
+    now = timezone.now()
+    # Claim: a conditional update that only an open, unclaimed escalation passes. It takes the row
+    # lock, so a second executive waits here and then finds it claimed (rowcount 0).
+    claimed = Escalation.objects.filter(
+        pk=escalation.pk, status=EscalationStatus.OPEN, resolved_at__isnull=True
+    ).update(resolved_at=now)
+    if not claimed:
+        raise ConflictError("This escalation has already been resolved.")
+    escalation = Escalation.objects.select_related("contested_decision", "raised_by").get(
+        pk=escalation.pk
+    )
+    request = FeatureRequest.objects.select_for_update().get(pk=escalation.request_id)
+    if outcome == EscalationOutcome.UPHOLD:
+        new_status = request.status
+        kind = _resolution_kind(escalation=escalation, request=request)
+        target_quarter = ""
+    elif outcome == EscalationOutcome.OVERTURN:
+        new_status = RequestStatus.ACCEPTED
+        kind = DecisionKind.ACCEPT
+    else:
+        new_status = compromise_status
+        kind = COMPROMISE_STATUSES[compromise_status]
+        if new_status != RequestStatus.ACCEPTED:
+            target_quarter = ""
+    if outcome != EscalationOutcome.COMPROMISE:
+        compromise_terms = ""
+
+    before = snapshot(escalation, ESCALATION_RESOLUTION_FIELDS)
+    before["resolved_at"] = None
+    escalation.status = EscalationStatus.RESOLVED
+    escalation.outcome = outcome
+    escalation.resolution_rationale = rationale
+    escalation.compromise_terms = compromise_terms
+    escalation.target_quarter = target_quarter
+    escalation.resolved_by = actor
+    # A model save (not a queryset update) so listeners to escalation changes see it resolve.
+    escalation.save(update_fields=ESCALATION_RESOLUTION_FIELDS)
+    audit_record(
+        actor=actor,
+        verb="escalation.resolved",
+        obj=escalation,
+        before=before,
+        after=snapshot(escalation, ESCALATION_RESOLUTION_FIELDS),
+    )
+
+    decision = None
+    if kind:
+        decision_rationale = rationale
+        if compromise_terms:
+            decision_rationale = f"{rationale}\n\nCompromise: {compromise_terms}"
+        decision = Decision.objects.create(
+            request=request,
+            kind=kind,
+            rationale=decision_rationale,
+            decided_by=actor,
+            target_quarter=target_quarter,
+            escalation=escalation,
+        )
+        audit_record(
+            actor=actor,
+            verb="decision.recorded",
+            obj=decision,
+            after=snapshot(decision, ["request", "kind", "target_quarter", "escalation"]),
+        )
+
+    old_status = request.status
+    request.status = new_status
+    request.version += 1
+    request.save(update_fields=["status", "version", "updated_at"])
+    if new_status != old_status:
+        audit_record(
+            actor=actor,
+            verb="request.status_changed",
+            obj=request,
+            before={"status": old_status},
+            after={"status": new_status, "escalation": escalation.pk},
+        )
+
+    deciders = {
+        d.decided_by
+        for d in Decision.objects.filter(request=request, escalation__isnull=True)
+        .exclude(decided_by=None)
+        .select_related("decided_by")
+        if d.decided_by.is_active
+    }
+    recipients = request_followers(request=request) | deciders
+    if escalation.raised_by is not None:
+        recipients.add(escalation.raised_by)
+    name = actor.get_full_name() or actor.get_username()
+    summary = {
+        EscalationOutcome.UPHOLD: "upheld the decision",
+        EscalationOutcome.OVERTURN: f"overturned the decision: accepted for {target_quarter}",
+        EscalationOutcome.COMPROMISE: (
+            f"settled on a compromise: {RequestStatus(new_status).label.lower()}"
+        ),
+    }[outcome]
+    notify(
+        recipients=recipients,
+        verb="escalation.resolved",
+        message=f"{name} {summary} on “{request.title}”. {rationale}",
+        request=request,
+        exclude=actor,
+    )
+    return escalation
