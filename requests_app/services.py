@@ -6,6 +6,9 @@ Every function that changes data takes an ``actor`` and records an :class:`Audit
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
@@ -283,3 +286,319 @@ def notify(
     for row in created:
         transaction.on_commit(lambda pk=row.pk: notification_email_send.delay(pk), robust=True)
     return created
+
+
+# --- CRM imports -----------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    """What an import did (or, for a dry run or a refused all-or-nothing run, would have done)."""
+
+    accounts_created: int = 0
+    accounts_updated: int = 0
+    deals_created: int = 0
+    deals_updated: int = 0
+    unchanged: int = 0
+    errors: list = dataclass_field(default_factory=list)  # RowError
+    written: bool = False
+    layout: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accounts_created": self.accounts_created,
+            "accounts_updated": self.accounts_updated,
+            "deals_created": self.deals_created,
+            "deals_updated": self.deals_updated,
+            "unchanged": self.unchanged,
+            "errors": len(self.errors),
+        }
+
+
+class _RollBack(Exception):
+    pass
+
+
+ACCOUNT_IMPORT_FIELDS = [
+    "name",
+    "external_id",
+    "segment",
+    "is_customer",
+    "arr",
+    "sector",
+    "employees",
+]
+DEAL_IMPORT_FIELDS = [*DEAL_FIELDS, "external_id"]
+IMPORT_CHUNK = 1000
+
+
+def crm_import(
+    *,
+    actor,
+    parsed,
+    dry_run: bool = False,
+    all_or_nothing: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Upsert the accounts or deals of a parsed CRM file (``importers.parse_crm_file``).
+
+    Contract:
+    - Accounts are matched by external id, then by exact name (only an account without an
+      external id of its own, or a row without one), else created. Deals are upserted by external
+      id; a deal's account is found the same way, and created as a prospect when the file names
+      an account that does not exist yet. An account referenced only by an id nobody knows is a
+      row error ("import the accounts file first").
+    - Blank cells never erase what is stored (a blank amount or close date keeps the stored one;
+      a new deal gets 0 and no date). Probability: the file's, else the stage's default.
+    - Importing the same file twice changes nothing the second time (every row is ``unchanged``).
+    - Good rows are written and bad rows reported, unless ``all_or_nothing`` and some row is bad:
+      then nothing is written. ``dry_run`` never writes. Either way the counts say what the
+      import did or would do, and ``written`` says whether it was kept.
+    - New rows are inserted in bulk; changed rows are saved one by one so that whatever listens to
+      model saves (score freshness) hears about each change. Each created or changed row gets an
+      audit event (verbs ``account.imported``, ``deal.imported``).
+    - ``progress(n)`` is called with the number of rows handled after each chunk.
+    """
+    from .importers import ACCOUNTS, DEALS
+
+    summary = ImportSummary(errors=list(parsed.errors), layout=parsed.layout)
+    try:
+        with transaction.atomic():
+            if parsed.kind == ACCOUNTS:
+                _import_accounts(actor, parsed.rows, summary, progress)
+            elif parsed.kind == DEALS:
+                _import_deals(actor, parsed.rows, summary, progress)
+            if dry_run or (all_or_nothing and summary.errors):
+                raise _RollBack
+            summary.written = True
+    except _RollBack:
+        summary.written = False
+    summary.errors.sort(key=lambda e: e.row)
+    return summary
+
+
+def _chunks(rows: list, size: int = IMPORT_CHUNK):
+    for start in range(0, len(rows), size):
+        yield start, rows[start : start + size]
+
+
+def _audit_rows(actor, verb: str, objects_and_changes) -> None:
+    events = [
+        AuditEvent(
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            verb=verb,
+            object_type=obj._meta.label_lower,
+            object_id=str(obj.pk),
+            object_repr=str(obj)[:200],
+            before=before,
+            after=after,
+        )
+        for obj, before, after in objects_and_changes
+    ]
+    AuditEvent.objects.bulk_create(events, batch_size=500)
+
+
+def _apply_changes(obj: Model, values: dict[str, Any]) -> tuple[dict, dict]:
+    """Set the values that differ; return (before, after) of the changed fields only."""
+    before, after = {}, {}
+    for name, value in values.items():
+        current = getattr(obj, name)
+        if current != value:
+            before[name] = _jsonable(current)
+            after[name] = _jsonable(value)
+            setattr(obj, name, value)
+    return before, after
+
+
+def _account_values(row, existing: Account | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if existing is None or existing.name != row.name:
+        values["name"] = row.name
+    if row.external_id:
+        values["external_id"] = row.external_id
+    for name in ("segment", "is_customer", "sector", "employees"):
+        value = getattr(row, name)
+        if value is not None:
+            values[name] = value
+    if row.arr is not None:
+        values["arr"] = row.arr
+    is_customer = values.get("is_customer", existing.is_customer if existing else False)
+    if not is_customer:
+        values["arr"] = Decimal("0.00")
+    return values
+
+
+def _import_accounts(actor, rows, summary: ImportSummary, progress) -> None:
+    for start, chunk in _chunks(rows):
+        by_id = {
+            a.external_id: a
+            for a in Account.objects.filter(
+                external_id__in=[r.external_id for r in chunk if r.external_id]
+            )
+        }
+        by_name: dict[str, Account] = {}
+        for account in Account.objects.filter(name__in=[r.name for r in chunk]).order_by("pk"):
+            by_name.setdefault(account.name, account)
+        new, changed = [], []
+        for row in chunk:
+            account = by_id.get(row.external_id) if row.external_id else None
+            if account is None:
+                candidate = by_name.get(row.name)
+                if candidate is not None and (not candidate.external_id or not row.external_id):
+                    account = candidate
+            values = _account_values(row, account)
+            if account is None:
+                account = Account(**values)
+                try:
+                    account.full_clean(validate_unique=False, validate_constraints=False)
+                except ValidationError as exc:
+                    summary.errors.extend(_validation_errors(row.row, exc))
+                    continue
+                new.append(account)
+                by_name.setdefault(account.name, account)
+                continue
+            before, after = _apply_changes(account, values)
+            if after:
+                changed.append((account, before, after))
+            else:
+                summary.unchanged += 1
+        Account.objects.bulk_create(new, batch_size=500)
+        for account, _before, after in changed:
+            account.save(update_fields=[*after.keys(), "updated_at"])
+        _audit_rows(
+            actor,
+            "account.imported",
+            [(a, None, snapshot(a, ACCOUNT_IMPORT_FIELDS)) for a in new] + changed,
+        )
+        summary.accounts_created += len(new)
+        summary.accounts_updated += len(changed)
+        if progress:
+            progress(start + len(chunk))
+
+
+def _owner_lookup() -> dict[str, Any]:
+    """Owners as CRM exports name them: username, email or full name (case-insensitive)."""
+    from django.contrib.auth import get_user_model
+
+    lookup: dict[str, Any] = {}
+    for user in get_user_model().objects.filter(is_active=True).order_by("pk"):
+        full = f"{user.first_name} {user.last_name}".strip().lower()
+        for key in (user.username.lower(), (user.email or "").lower(), full):
+            if key:
+                lookup.setdefault(key, user)
+    return lookup
+
+
+def _validation_errors(row: int, exc: ValidationError) -> list:
+    from .importers import RowError
+
+    if hasattr(exc, "error_dict"):
+        return [
+            RowError(row, name, " ".join(str(m) for e in errors for m in e.messages))
+            for name, errors in exc.error_dict.items()
+        ]
+    return [RowError(row, "", " ".join(exc.messages))]
+
+
+def _import_deals(actor, rows, summary: ImportSummary, progress) -> None:
+    from .importers import RowError
+
+    owners = _owner_lookup()
+    for start, chunk in _chunks(rows):
+        accounts_by_id = {
+            a.external_id: a
+            for a in Account.objects.filter(
+                external_id__in={r.account_external_id for r in chunk if r.account_external_id}
+            )
+        }
+        accounts_by_name: dict[str, Account] = {}
+        for account in Account.objects.filter(
+            name__in={r.account_name for r in chunk if r.account_name}
+        ).order_by("pk"):
+            accounts_by_name.setdefault(account.name, account)
+        # Accounts named by a deal and not yet known are created first, as prospects.
+        new_accounts = []
+        for row in chunk:
+            if row.account_external_id in accounts_by_id or not row.account_name:
+                continue
+            if row.account_name not in accounts_by_name:
+                account = Account(
+                    name=row.account_name,
+                    external_id=None,
+                    segment=Segment.SMB,
+                )
+                accounts_by_name[row.account_name] = account
+                new_accounts.append(account)
+        Account.objects.bulk_create(new_accounts, batch_size=500)
+        _audit_rows(
+            actor,
+            "account.imported",
+            [(a, None, snapshot(a, ACCOUNT_IMPORT_FIELDS)) for a in new_accounts],
+        )
+        summary.accounts_created += len(new_accounts)
+
+        existing = {
+            d.external_id: d
+            for d in Deal.objects.filter(external_id__in=[r.external_id for r in chunk])
+        }
+        new, changed = [], []
+        for row in chunk:
+            account = accounts_by_id.get(row.account_external_id or "")
+            if account is None and row.account_name:
+                account = accounts_by_name.get(row.account_name)
+            if account is None:
+                summary.errors.append(
+                    RowError(
+                        row.row,
+                        row.columns.get("account_external_id", "account"),
+                        f"no account with id {row.account_external_id!r}; "
+                        "import the accounts file first",
+                    )
+                )
+                continue
+            deal = existing.get(row.external_id)
+            values: dict[str, Any] = {
+                "account": account,
+                "name": row.name,
+                "stage": row.stage,
+                "probability": row.probability
+                if row.probability is not None
+                else STAGE_PROBABILITY[row.stage],
+            }
+            if row.amount is not None or deal is None:
+                values["amount"] = row.amount if row.amount is not None else Decimal("0.00")
+            if row.close_date is not None:
+                values["close_date"] = row.close_date
+            owner = owners.get(row.owner.lower()) if row.owner else None
+            if owner is not None:
+                values["owner"] = owner
+            if deal is None:
+                deal = Deal(external_id=row.external_id, **values)
+                try:
+                    deal.full_clean(
+                        exclude=["account", "owner"],
+                        validate_unique=False,
+                        validate_constraints=False,
+                    )
+                except ValidationError as exc:
+                    summary.errors.extend(_validation_errors(row.row, exc))
+                    continue
+                new.append(deal)
+                continue
+            before, after = _apply_changes(deal, values)
+            if after:
+                changed.append((deal, before, after))
+            else:
+                summary.unchanged += 1
+        Deal.objects.bulk_create(new, batch_size=500)
+        for deal, _before, after in changed:
+            deal.save(update_fields=[*after.keys(), "updated_at"])
+        _audit_rows(
+            actor,
+            "deal.imported",
+            [(d, None, snapshot(d, DEAL_IMPORT_FIELDS)) for d in new] + changed,
+        )
+        summary.deals_created += len(new)
+        summary.deals_updated += len(changed)
+        if progress:
+            progress(start + len(chunk))
