@@ -533,3 +533,42 @@ def _reject_duplicate_ids(parsed: ParsedFile) -> None:
 
 def stage_default_probability(stage: str) -> int:
     return STAGE_PROBABILITY[stage]
+
+
+def parse_deal_records(records: list[dict]) -> ParsedFile:
+    """Deals sent as JSON objects (the inbound CRM webhook), read with the same rules as files.
+
+    Keys: ``external_id, name, stage, account_external_id, account_name, amount, probability,
+    close_date, owner``; ``row`` in an error is the 1-based position in the list.
+    """
+    layout = Layout(
+        "webhook",
+        DEALS,
+        {
+            key: key
+            for key in (
+                "external_id",
+                "name",
+                "stage",
+                "account_external_id",
+                "account_name",
+                "amount",
+                "probability",
+                "close_date",
+                "owner",
+            )
+        },
+        (),
+    )
+    parsed = ParsedFile(DEALS, "webhook")
+    for position, record in enumerate(records, start=1):
+        values = {key: (str(record.get(key) or ""), key) for key in layout.columns}
+        errors: list[RowError] = []
+        row = _deal_row(position, values, layout, errors)
+        parsed.total_rows += 1
+        if errors:
+            parsed.errors.extend(errors)
+        else:
+            parsed.rows.append(row)
+    _reject_duplicate_ids(parsed)
+    return parsed

@@ -602,3 +602,257 @@ def _import_deals(actor, rows, summary: ImportSummary, progress) -> None:
         summary.deals_updated += len(changed)
         if progress:
             progress(start + len(chunk))
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def webhook_event_emit(*, event: str, data: dict[str, Any]) -> list:
+    """Queue ``event`` for every active subscription that wants it; each delivery is sent by a
+    task after the current transaction commits (nothing is sent for a rolled-back change).
+
+    The body is ``{"id": <uuid>, "event": ..., "created_at": <iso>, "data": {...}}``; the id is
+    also the ``X-Triage-Delivery`` header, so receivers can drop the duplicates that at-least-once
+    delivery may produce. Returns the deliveries created (none when nobody subscribed).
+    """
+    import json
+    import uuid
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.utils import timezone
+
+    from .models import WebhookDelivery, WebhookSubscription
+    from .tasks import webhook_delivery_send
+
+    subscriptions = [
+        s for s in WebhookSubscription.objects.filter(active=True) if event in (s.events or [])
+    ]
+    if not subscriptions:
+        return []
+    now = timezone.now().isoformat()
+    deliveries = []
+    for subscription in subscriptions:
+        event_id = uuid.uuid4()
+        deliveries.append(
+            WebhookDelivery(
+                subscription=subscription,
+                event=event,
+                event_id=event_id,
+                payload={
+                    "id": str(event_id),
+                    "event": event,
+                    "created_at": now,
+                    "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+                },
+            )
+        )
+    created = WebhookDelivery.objects.bulk_create(deliveries)
+    for delivery in created:
+        transaction.on_commit(lambda pk=delivery.pk: webhook_delivery_send.delay(pk), robust=True)
+    return created
+
+
+def webhook_delivery_attempt(*, delivery_id: int):
+    """Make one HTTP attempt for a delivery and log it as a :class:`WebhookAttempt`.
+
+    A 2xx answer marks the delivery delivered. Anything else (another status, a timeout, a refused
+    connection) marks it ``retrying`` with the time of the next try, or ``failed`` once
+    ``WEBHOOK_MAX_ATTEMPTS`` tries have been made. Returns the delivery, or None when there is
+    nothing to do (gone, already delivered or given up, subscription switched off).
+    """
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from . import webhooks
+    from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
+        return None
+    subscription = delivery.subscription
+    if not subscription.active:
+        return None
+    number = delivery.attempts + 1
+    body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    http_request = urllib.request.Request(  # noqa: S310 - http(s) only, checked on subscribe
+        subscription.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Triage-Webhooks/1",
+            webhooks.TIMESTAMP_HEADER: str(timestamp),
+            webhooks.SIGNATURE_HEADER: webhooks.sign(
+                secret=subscription.secret, timestamp=timestamp, body=body
+            ),
+            webhooks.EVENT_HEADER: delivery.event,
+            webhooks.DELIVERY_HEADER: str(delivery.event_id),
+        },
+    )
+    status_code, error, response_body = None, "", ""
+    started = time.monotonic()
+    try:
+        if not subscription.url.lower().startswith(("http://", "https://")):
+            raise ValueError("only http:// and https:// addresses can receive webhooks")
+        with urllib.request.urlopen(  # noqa: S310 - scheme checked just above
+            http_request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        ) as response:
+            status_code = response.status
+            response_body = response.read(1000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status_code = exc.code
+        response_body = exc.read(1000).decode("utf-8", "replace") if exc.fp else ""
+    except (OSError, ValueError) as exc:
+        error = (str(getattr(exc, "reason", "") or exc) or exc.__class__.__name__)[:500]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=number,
+        status_code=status_code,
+        error=error,
+        response_body=response_body[:1000],
+        duration_ms=duration_ms,
+    )
+    now = timezone.now()
+    delivery.attempts = number
+    if status_code is not None and 200 <= status_code < 300:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+    elif number >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+    else:
+        delivery.status = DeliveryStatus.RETRYING
+        delivery.next_attempt_at = now + dt.timedelta(
+            seconds=webhooks.backoff_seconds(
+                number,
+                base=settings.WEBHOOK_RETRY_BASE_SECONDS,
+                maximum=settings.WEBHOOK_RETRY_MAX_SECONDS,
+            )
+        )
+    delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
+    return delivery
+
+
+# --- Import jobs (the upload page) -----------------------------------------------------------
+
+
+def import_progress_key(job_id: int) -> str:
+    return f"crm-import:{job_id}:processed"
+
+
+@transaction.atomic
+def import_job_start(
+    *, actor, filename: str, data: bytes, dry_run: bool = False, all_or_nothing: bool = False
+):
+    """Record an uploaded CRM file and run it in a background task after commit.
+
+    The file is decoded here (UTF-8 with or without BOM, else Windows-1252) and kept in the job
+    row, so whichever worker picks the task up can read it. Returns the job.
+    """
+    from .importers import decode
+    from .models import ImportJob
+    from .tasks import crm_import_run
+
+    job = ImportJob.objects.create(
+        created_by=actor,
+        filename=filename[:255],
+        content=decode(data).replace("\x00", ""),
+        dry_run=dry_run,
+        all_or_nothing=all_or_nothing,
+    )
+    audit_record(
+        actor=actor,
+        verb="import.started",
+        obj=job,
+        after={"filename": job.filename, "dry_run": dry_run, "all_or_nothing": all_or_nothing},
+    )
+    transaction.on_commit(lambda: crm_import_run.delay(job.pk), robust=True)
+    return job
+
+
+def import_job_run(*, job_id: int):
+    """Run a waiting import job; a job that is already running or finished is left alone (so a
+    repeated task does nothing). Progress is published in the cache while it runs.
+
+    Returns the job, or None when it does not exist or was claimed by someone else.
+    """
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from .importers import parse_crm_file
+    from .models import ImportJob, ImportStatus
+
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+    try:
+        parsed = parse_crm_file(job.content)
+        ImportJob.objects.filter(pk=job_id).update(
+            layout=parsed.layout, total_rows=parsed.total_rows
+        )
+        key = import_progress_key(job_id)
+
+        def progress(done: int) -> None:
+            cache.set(key, done, timeout=3600)
+
+        summary = crm_import(
+            actor=job.created_by,
+            parsed=parsed,
+            dry_run=job.dry_run,
+            all_or_nothing=job.all_or_nothing,
+            progress=progress,
+        )
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED,
+            failure=f"{exc.__class__.__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportStatus.DONE,
+        processed_rows=parsed.total_rows,
+        result={**summary.as_dict(), "written": summary.written},
+        errors=[e.as_dict() for e in summary.errors[:1000]],
+        finished_at=timezone.now(),
+    )
+    cache.delete(import_progress_key(job_id))
+    job.refresh_from_db()
+    return job
+
+
+ACCOUNT_FIELDS = ["name", "segment", "is_customer", "arr", "external_id"]
+
+
+@transaction.atomic
+def account_update(*, actor, account: Account, **changes: Any) -> Account:
+    """Change an account's name, segment, customer flag, ARR or external id. A prospect's ARR is
+    always 0. Validates before writing; audits ``account.updated`` when something changed."""
+    unknown = set(changes) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown account fields: {', '.join(sorted(unknown))}.")
+    before = snapshot(account, ACCOUNT_FIELDS)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    if "name" in changes:
+        account.name = (account.name or "").strip()
+    account.external_id = account.external_id or None
+    if not account.is_customer:
+        account.arr = Decimal(0)
+    account.full_clean()
+    after = snapshot(account, ACCOUNT_FIELDS)
+    if after != before:
+        account.save()
+        audit_record(actor=actor, verb="account.updated", obj=account, before=before, after=after)
+    return account
