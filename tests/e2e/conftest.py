@@ -47,6 +47,12 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
+    # Sign-in failures from earlier browser tests must not lock this one out.
+    from django.core.cache import cache
+
+    from triage.auth import _keys
+
+    cache.delete(_keys("", "127.0.0.1")[1])
     context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
