@@ -24,6 +24,8 @@ def navigation(request) -> dict:
         ]
     if has_role(user, EXECUTIVE):
         items += [("Escalations", reverse("requests_app:sponsor"))]
+    if user.is_staff or user.is_superuser:
+        items.append(("CRM import", reverse("requests_app:imports")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     current = request.path
