@@ -203,6 +203,18 @@ LAYOUTS: tuple[Layout, ...] = (
     ),
 )
 
+LAYOUT_LABELS = {
+    "salesforce_api": "Salesforce opportunities (API field names)",
+    "salesforce_report": "Salesforce opportunities report",
+    "hubspot": "HubSpot deals",
+    "maven_pipeline": "Maven CRM sales pipeline",
+    "salesforce_api_accounts": "Salesforce accounts (API field names)",
+    "salesforce_report_accounts": "Salesforce accounts report",
+    "hubspot_companies": "HubSpot companies",
+    "maven_accounts": "Maven CRM accounts",
+    "webhook": "CRM webhook",
+}
+
 # Salesforce's standard opportunity stages, HubSpot's default pipeline (labels and internal ids),
 # the Maven data set's stages and Triage's own names; keys are normalised with _stage_key.
 STAGES: dict[str, str] = {

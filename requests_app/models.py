@@ -495,6 +495,12 @@ class ImportJob(models.Model):
         return f"Import {self.filename} ({self.get_status_display()})"
 
     @property
+    def layout_label(self) -> str:
+        from .importers import LAYOUT_LABELS
+
+        return LAYOUT_LABELS.get(self.layout, self.layout)
+
+    @property
     def percent(self) -> int:
         if self.status == ImportStatus.DONE:
             return 100

@@ -314,6 +314,10 @@ class ImportSummary:
             "errors": len(self.errors),
         }
 
+    @property
+    def rows_rejected(self) -> int:
+        return len({e.row for e in self.errors})
+
 
 class _RollBack(Exception):
     pass
@@ -823,7 +827,11 @@ def import_job_run(*, job_id: int):
     ImportJob.objects.filter(pk=job_id).update(
         status=ImportStatus.DONE,
         processed_rows=parsed.total_rows,
-        result={**summary.as_dict(), "written": summary.written},
+        result={
+            **summary.as_dict(),
+            "rows_rejected": summary.rows_rejected,
+            "written": summary.written,
+        },
         errors=[e.as_dict() for e in summary.errors[:1000]],
         finished_at=timezone.now(),
     )
