@@ -280,3 +280,50 @@ def test_status_change_from_an_audited_update_is_announced(receiver):
     assert payload["event"] == "request.status_changed"
     assert (payload["data"]["from"], payload["data"]["to"]) == ("new", "under_review")
     assert payload["data"]["request"]["status"] == "under_review"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_decision_and_escalation_events(receiver):
+    from tests.factories import DealFactory, DecisionFactory, EscalationFactory
+
+    subscribe(
+        receiver.url,
+        events=["decision.recorded", "escalation.opened", "escalation.resolved"],
+    )
+    request = FeatureRequestFactory(status=RequestStatus.DECLINED)
+    DecisionFactory(request=request, rationale="Serves one buyer.")
+    from django.db import transaction
+
+    deal = DealFactory()
+    with transaction.atomic():
+        escalation = EscalationFactory(request=request)
+        escalation.deals.add(deal)
+    with transaction.atomic():
+        type(escalation).objects.filter(pk=escalation.pk).update(
+            status="resolved", outcome="uphold", resolution_rationale="Off strategy."
+        )
+        services.audit_record(actor=None, verb="escalation.resolved", obj=escalation)
+    events = [json.loads(r["body"]) for r in receiver.requests]
+    assert [e["event"] for e in events] == [
+        "decision.recorded",
+        "escalation.opened",
+        "escalation.resolved",
+    ]
+    decision, opened, resolved = (e["data"] for e in events)
+    assert decision["decision"]["kind"] == "decline"
+    assert decision["decision"]["rationale"] == "Serves one buyer."
+    assert decision["request"]["id"] == request.pk
+    # Built after commit, so the deals added after the row was created are included.
+    assert opened["escalation"]["deals"] == [deal.pk]
+    assert resolved["escalation"]["outcome"] == "uphold"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_changes_announce_nothing(receiver):
+    from django.db import transaction
+
+    subscribe(receiver.url)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        FeatureRequestFactory()
+        raise RuntimeError("changed my mind")
+    assert receiver.requests == [] and not WebhookDelivery.objects.exists()
