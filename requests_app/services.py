@@ -589,7 +589,12 @@ def _import_deals(actor, rows, summary: ImportSummary, progress) -> None:
                     continue
                 new.append(deal)
                 continue
+            # Compare foreign keys by id: reading deal.account would cost a query per row.
+            values["account_id"] = values.pop("account").pk
+            if "owner" in values:
+                values["owner_id"] = values.pop("owner").pk
             before, after = _apply_changes(deal, values)
+            deal.account = account  # cached for the audit text, no query
             if after:
                 changed.append((deal, before, after))
             else:

@@ -149,3 +149,12 @@ def test_account_match_by_external_id_then_name():
 def test_missing_file_is_a_clean_error(tmp_path):
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_crm", str(tmp_path / "nope.csv"), stdout=StringIO())
+
+
+def test_reimport_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    run(dataset("salesforce-sample/Account.csv"))
+    run(dataset("salesforce-sample/Opportunity.csv"))
+    parsed = parse_crm_file(dataset("salesforce-sample/Opportunity.csv").read_bytes())
+    with django_assert_max_num_queries(12):
+        summary = crm_import(actor=None, parsed=parsed)
+    assert summary.unchanged == 50
