@@ -15,6 +15,13 @@ from rest_framework.response import Response
 from .auth import login_failed, login_is_locked, login_succeeded
 
 
+def _printable(value) -> str:
+    """A submitted username as a lockout key: printable text only, no whitespace."""
+    if not isinstance(value, str):
+        return ""
+    return "".join(c for c in value if c.isprintable() and not c.isspace())[:150]
+
+
 class TokenView(ObtainAuthToken):
     """``POST auth/token/`` with ``username`` and ``password`` returns ``{"token": ...}``.
 
@@ -35,7 +42,7 @@ class TokenView(ObtainAuthToken):
     )
     def post(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}
-        username = str(data.get("username", ""))[:150]
+        username = _printable(data.get("username", ""))
         address = request.META.get("REMOTE_ADDR", "") or "unknown"
         if login_is_locked(username, address):
             return Response(

@@ -95,7 +95,7 @@ class AskSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.ModelSerializer):
-    decided_by = UserField(read_only=True)
+    decided_by = UserField(read_only=True, allow_null=True)
 
     class Meta:
         model = Decision
@@ -130,8 +130,11 @@ class DecisionInputSerializer(serializers.Serializer):
 
 
 class EscalationSerializer(serializers.ModelSerializer):
-    raised_by = UserField(read_only=True)
-    resolved_by = UserField(read_only=True)
+    outcome = serializers.ChoiceField(
+        choices=EscalationOutcome.choices, allow_blank=True, read_only=True
+    )
+    raised_by = UserField(read_only=True, allow_null=True)
+    resolved_by = UserField(read_only=True, allow_null=True)
 
     class Meta:
         model = Escalation

@@ -45,7 +45,9 @@ def score_of(request: FeatureRequest) -> RequestScore:
 
 
 class RequestSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     score = serializers.SerializerMethodField()
 
     class Meta:
@@ -158,7 +160,9 @@ POLICY_FIELDS = [
 
 
 class PolicySerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ScoringPolicy

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Exists, OuterRef
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -36,10 +37,17 @@ class _Services:
 services = _Services()
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class ThemeIdFilter(django_filters.ModelChoiceFilter):
+    """A theme given by its id; an unknown id is a 400, like every other filter value."""
+
+
 class RequestFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
-    theme = django_filters.NumberFilter(
-        method="filter_theme", label="id of a theme the request is aligned with (weak or more)"
+    theme = ThemeIdFilter(
+        queryset=StrategicTheme.objects.all(),
+        method="filter_theme",
+        label="id of a theme the request is aligned with (weak or more)",
     )
     created_by = django_filters.CharFilter(field_name="created_by__username")
 
