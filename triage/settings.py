@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import (
@@ -153,7 +154,15 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Scores left stale (broker outage, skipped rows) are recomputed within a minute.
+    "scores-sweep-stale": {"task": "strategy.scores_sweep", "schedule": 60.0},
+    # Urgency depends on today's date: every score is refreshed once a night.
+    "scores-refresh-nightly": {
+        "task": "strategy.scores_refresh_all",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
 
 # Email: console in development, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env_str("EMAIL_HOST")
