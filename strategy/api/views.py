@@ -21,20 +21,9 @@ from requests_app.models import FeatureRequest, RequestStatus
 from triage.api import ReadAny, writers
 from triage.roles import PRODUCT, SALES
 
+from .. import services
 from ..models import StrategicTheme, ThemeAlignment
 from . import serializers as s
-
-
-class _Services:
-    """``strategy.services``, imported on first use."""
-
-    def __getattr__(self, name):
-        import importlib
-
-        return getattr(importlib.import_module("strategy.services"), name)
-
-
-services = _Services()
 
 
 @extend_schema_field(OpenApiTypes.INT)
