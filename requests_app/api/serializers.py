@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from ..models import (
+    DECISION_STATUS,
     Account,
     Ask,
     Deal,
@@ -175,6 +176,13 @@ class EscalationResolveSerializer(serializers.Serializer):
     )
     compromise_terms = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=10_000
+    )
+    compromise_status = serializers.ChoiceField(
+        choices=[(status.value, status.label) for status in DECISION_STATUS.values()],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For a compromise: the status the request moves to.",
     )
 
 

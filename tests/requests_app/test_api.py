@@ -375,3 +375,53 @@ def test_dates_are_iso(api, users, data):
     data["deal"].save()
     as_user(api, users["sales"])
     assert api.get(f"/api/v1/deals/{data['deal'].pk}/").json()["close_date"] == "2026-12-15"
+
+
+# --- Writes through the board's and the executives' services ---------------------------------
+
+
+def test_product_records_a_decision_and_the_status_follows(api, users, data):
+    req = data["request"]
+    url = f"/api/v1/requests/{req.pk}/decisions/"
+    as_user(api, users["product"])
+    missing = api.post(url, {"kind": "accept", "rationale": "Yes."})
+    assert missing.status_code == 400 and "target_quarter" in missing.json()
+    response = api.post(
+        url,
+        {
+            "kind": "accept",
+            "rationale": "Serves the enterprise theme.",
+            "target_quarter": "2027-Q1",
+            "expected_version": req.version,
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["decided_by"] == "product" and body["target_quarter"] == "2027-Q1"
+    req.refresh_from_db()
+    assert req.status == "accepted"
+    stale = api.post(
+        url, {"kind": "decline", "rationale": "Changed my mind.", "expected_version": 1}
+    )
+    assert stale.status_code == 409
+    listed = api.get(url).json()
+    assert listed["count"] == 2 and listed["results"][0]["kind"] == "accept"
+
+
+def test_executive_resolves_an_escalation(api, users, data):
+    esc = data["escalation"]
+    url = f"/api/v1/escalations/{esc.pk}/resolve/"
+    as_user(api, users["exec"])
+    bad = api.post(url, {"outcome": "overturn", "rationale": "Strategic account."})
+    assert bad.status_code == 400 and "target_quarter" in bad.json()
+    response = api.post(
+        url,
+        {"outcome": "overturn", "rationale": "Strategic account.", "target_quarter": "2027-Q2"},
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "resolved" and body["outcome"] == "overturn"
+    assert body["resolved_by"] == "exec"
+    again = api.post(url, {"outcome": "uphold", "rationale": "Again."})
+    assert again.status_code == 409
+    assert api.get("/api/v1/escalations/?status=resolved").json()["count"] == 1

@@ -139,6 +139,8 @@ def test_product_sets_effort_with_version_check(api, users):
     stale = api.patch(url, {"effort": 3, "expected_version": req.version})
     assert stale.status_code == 409
     assert api.patch(url, {"effort": 0}).status_code == 400
+    assert api.put(url, {"effort": 3}).status_code == 403  # no full replacement of a request
+    as_user(api, users["admin"])
     assert api.put(url, {"effort": 3}).status_code == 405
 
 
