@@ -328,3 +328,22 @@ def test_rolled_back_changes_announce_nothing(receiver):
         FeatureRequestFactory()
         raise RuntimeError("changed my mind")
     assert receiver.requests == [] and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_decision_through_the_api_announces_decision_and_status(receiver, product_user):
+    subscribe(receiver.url, events=["decision.recorded", "request.status_changed"])
+    request = FeatureRequestFactory()
+    client = APIClient()
+    client.force_authenticate(product_user)
+    response = client.post(
+        f"/api/v1/requests/{request.pk}/decisions/",
+        {"kind": "decline", "rationale": "Serves one buyer; off strategy."},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    events = {json.loads(r["body"])["event"]: json.loads(r["body"]) for r in receiver.requests}
+    assert set(events) == {"decision.recorded", "request.status_changed"}
+    change = events["request.status_changed"]["data"]
+    assert (change["from"], change["to"], change["actor"]) == ("new", "declined", "product")
+    assert events["decision.recorded"]["data"]["decision"]["rationale"].startswith("Serves one")
