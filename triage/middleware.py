@@ -6,8 +6,8 @@ import logging
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class DatabaseUnavailableMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": title}, status=status)
         detail = "Nothing was half-saved: the change you made was not stored. Please try again."
-        return render(
-            request, "errors/plain.html", {"title": title, "detail": detail}, status=status
-        )
+        # Rendered without the request: the context processors read the session user's
+        # notifications, and the connection they would use may be the one that just died.
+        html = render_to_string("errors/plain.html", {"title": title, "detail": detail})
+        return HttpResponse(html, status=status)
