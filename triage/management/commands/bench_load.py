@@ -170,7 +170,6 @@ class Command(BaseCommand):
             "SECURE_HSTS_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
         }
-        env.pop("TRIAGE_TESTING", None)
         # the server's static files storage wants a manifest: collect with the server's settings
         subprocess.run(  # noqa: S603 - fixed argv
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -244,7 +243,7 @@ def _score_everything() -> int:
         rng = random.Random(7)  # noqa: S311 - placeholder numbers for a benchmark
         ids = FeatureRequest.objects.filter(score__isnull=True).values_list("pk", flat=True)
         rows = [
-            RequestScore(request_id=pk, total=rng.uniform(0, 100), stale=False)
+            RequestScore(request_id=pk, total=rng.uniform(0, 100), stale=True)
             for pk in ids.iterator()
         ]
         RequestScore.objects.bulk_create(rows, batch_size=5000)
