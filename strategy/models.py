@@ -153,6 +153,17 @@ class RequestScore(models.Model):
     policy_version = models.PositiveIntegerField(default=0)
     computed_at = models.DateTimeField(null=True, blank=True)
     stale = models.BooleanField(default=True, db_index=True)
+    stale_cause = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The latest change that made the score stale; recorded in the history.",
+    )
+    rice = models.FloatField(
+        null=True, blank=True, help_text="RICE score, when its inputs are set."
+    )
+    wsjf = models.FloatField(
+        null=True, blank=True, help_text="WSJF score, when its inputs are set."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["-total"], name="score_total_desc")]

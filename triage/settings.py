@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import (
@@ -159,7 +160,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
 }
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Scores left stale (broker outage, skipped rows) are recomputed within a minute.
+    "scores-sweep-stale": {"task": "strategy.scores_sweep", "schedule": 60.0},
+    # Urgency depends on today's date: every score is refreshed once a night.
+    "scores-refresh-nightly": {
+        "task": "strategy.scores_refresh_all",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
 
 # Email: console in development, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -35,7 +35,8 @@ from requests_app.models import (
 )
 from triage.roles import EXECUTIVE, PRODUCT, SALES
 
-from ..models import StrategicTheme, ThemeAlignment
+from ..models import RequestScore, StrategicTheme, ThemeAlignment
+from ..services import scores_recompute
 from .catalog import QUOTES, REQUESTS, THEMES
 
 DATA_DIR = Path(__file__).resolve().parent
@@ -390,6 +391,8 @@ def seed_demo(*, today: dt.date | None = None) -> dict[str, int]:
     seed_deals(accounts, users, today)
     themes = seed_themes()
     created = seed_requests(users, themes)
+    # Score everything now, so the board shows ranked, explained requests straight away.
+    scores_recompute(cause="Demo data")
     return {
         "users": get_user_model().objects.count(),
         "accounts": Account.objects.count(),
@@ -397,4 +400,5 @@ def seed_demo(*, today: dt.date | None = None) -> dict[str, int]:
         "themes": StrategicTheme.objects.count(),
         "requests": FeatureRequest.objects.count(),
         "requests_created": created,
+        "scores_fresh": RequestScore.objects.filter(stale=False).count(),
     }
