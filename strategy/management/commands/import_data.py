@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from strategy.data_transfer import ImportRefused, data_import, read_export
+from strategy.services import scores_recompute
 
 
 class Command(BaseCommand):
@@ -32,14 +33,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         scored = None
         if not options["no_recompute"]:
-            scored = _recompute()
+            scored = scores_recompute(cause="Data import")
         self.stdout.write(f"Imported {path}.")
         self.stdout.write(json.dumps({"path": str(path), **counts, "scores_computed": scored}))
 
 
-def _recompute() -> int | None:
-    try:
-        from strategy.services import scores_recompute
-    except ImportError:
-        return None
-    return scores_recompute(cause="data import")
