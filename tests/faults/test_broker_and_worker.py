@@ -49,7 +49,8 @@ def broker_and_cache(settings, url: str):
     previous = celery_app.conf.broker_url
 
     def reset_pools():
-        celery_app.pool.force_close_all()
+        # Pools are keyed by URL: forgetting the app's cached ones makes the next publish
+        # connect to the new URL (closing them would close the shared pool of the old URL).
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 

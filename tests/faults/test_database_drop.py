@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from requests_app.models import Ask, AuditEvent, FeatureRequest, ProductArea
-from strategy.models import RequestScore
+from strategy.services import scores_recompute
 from tests.conftest import require_real_services
 from tests.factories import AccountFactory, DealFactory, FeatureRequestFactory
 
@@ -120,8 +120,8 @@ def test_connection_dropped_mid_submission_is_a_503_and_nothing_is_stored(
 def test_connection_dropped_while_reading_a_page_is_a_503(client, product_user):
     require_real_services()
     client.force_login(product_user)
-    for request in FeatureRequestFactory.create_batch(3):
-        RequestScore.objects.create(request=request, total=50, stale=False)
+    FeatureRequestFactory.create_batch(3)
+    scores_recompute()
     with drop_connection_before('FROM "requests_app_featurerequest"') as state:
         response = client.get("/board/")
     assert state["dropped"]

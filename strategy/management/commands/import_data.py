@@ -36,5 +36,3 @@ class Command(BaseCommand):
             scored = scores_recompute(cause="Data import")
         self.stdout.write(f"Imported {path}.")
         self.stdout.write(json.dumps({"path": str(path), **counts, "scores_computed": scored}))
-
-
