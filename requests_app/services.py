@@ -6,22 +6,33 @@ Every function that changes data takes an ``actor`` and records an :class:`Audit
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import F, Model, Q
+from django.utils import timezone
+
+from triage.roles import EXECUTIVE, has_role
 
 from .models import (
+    DECISION_STATUS,
     STAGE_PROBABILITY,
     Account,
     Ask,
     AuditEvent,
     Deal,
+    Decision,
+    DecisionKind,
+    Escalation,
+    EscalationOutcome,
+    EscalationStatus,
     FeatureRequest,
     Importance,
     Notification,
+    RequestStatus,
     Segment,
 )
 
@@ -283,3 +294,454 @@ def notify(
     for row in created:
         transaction.on_commit(lambda pk=row.pk: notification_email_send.delay(pk), robust=True)
     return created
+
+
+# --- Product decisions, status changes and merges -------------------------------------------------
+
+
+def _actor_name(actor) -> str:
+    if not getattr(actor, "is_authenticated", False):
+        return "Triage"
+    return actor.get_full_name() or actor.get_username()
+
+
+def request_version_claim(*, request: FeatureRequest, expected_version: int | None) -> None:
+    """Bump ``request.version`` with a conditional update; raise ConflictError when stale.
+
+    The UPDATE both checks and claims the row, so of two managers writing at once exactly one
+    wins; the row stays locked by this transaction for the rest of the caller's writes.
+    """
+    rows = FeatureRequest.objects.filter(pk=request.pk)
+    if expected_version is not None:
+        rows = rows.filter(version=expected_version)
+    if not rows.update(version=F("version") + 1):
+        raise ConflictError(
+            "Someone else changed this request while you were looking at it. "
+            "Nothing was saved: review the latest state and try again."
+        )
+    request.version = FeatureRequest.objects.values_list("version", flat=True).get(pk=request.pk)
+
+
+def _quarter_valid(value: str) -> bool:
+    return bool(re.fullmatch(r"\d{4}-Q[1-4]", value or ""))
+
+
+@transaction.atomic
+def decision_record(
+    *,
+    actor,
+    request: FeatureRequest,
+    kind: str,
+    rationale: str,
+    target_quarter: str = "",
+    revisit_on: dt.date | None = None,
+    expected_version: int | None = None,
+    escalation=None,
+) -> Decision:
+    """Record a product decision and move the request to the status the decision implies.
+
+    Contract:
+    - ``rationale`` is required (the requesters read it). ``accept`` needs ``target_quarter``
+      like ``2027-Q1``; ``defer`` needs ``revisit_on`` (today or later). ``already_possible``'s
+      rationale explains how to do it today; ``needs_info``'s says what is missing.
+    - A merged request cannot be decided (decide the request it was merged into).
+    - With ``expected_version`` the write is conditional: when someone changed the request since
+      the caller read it, ``ConflictError`` is raised and nothing is written.
+    - Bumps ``version``, audits ``decision.recorded`` on the request and notifies its followers
+      (submitter and reps with asks), except the actor.
+    """
+    rationale = (rationale or "").strip()
+    target_quarter = (target_quarter or "").strip().upper()
+    errors: dict[str, str] = {}
+    if kind not in DECISION_STATUS:
+        errors["kind"] = "Pick a decision."
+    if not rationale:
+        errors["rationale"] = "Explain the decision: the requesters will read it."
+    if kind == DecisionKind.ACCEPT and not _quarter_valid(target_quarter):
+        errors["target_quarter"] = "Give the target quarter, like 2027-Q1."
+    if kind == DecisionKind.DEFER:
+        if revisit_on is None:
+            errors["revisit_on"] = "Give the date to look at this again."
+        elif revisit_on < timezone.localdate():
+            errors["revisit_on"] = "The revisit date must be today or later."
+    if request.status == RequestStatus.MERGED:
+        errors["kind"] = "This request was merged; decide the request it was merged into."
+    if errors:
+        raise ValidationError(errors)
+
+    request_version_claim(request=request, expected_version=expected_version)
+    before = snapshot(request, ["status"])
+    new_status = DECISION_STATUS[kind]
+    FeatureRequest.objects.filter(pk=request.pk).update(
+        status=new_status, updated_at=timezone.now()
+    )
+    request.status = new_status
+    decision = Decision.objects.create(
+        request=request,
+        kind=kind,
+        rationale=rationale,
+        decided_by=actor if getattr(actor, "is_authenticated", False) else None,
+        target_quarter=target_quarter if kind == DecisionKind.ACCEPT else "",
+        revisit_on=revisit_on if kind == DecisionKind.DEFER else None,
+        escalation=escalation,
+    )
+    audit_record(
+        actor=actor,
+        verb="decision.recorded",
+        obj=request,
+        before=before,
+        after={
+            "status": new_status,
+            "decision": decision.pk,
+            "kind": kind,
+            "rationale": rationale,
+            "target_quarter": decision.target_quarter,
+            "revisit_on": _jsonable(decision.revisit_on),
+            "version": request.version,
+        },
+    )
+    detail = ""
+    if decision.target_quarter:
+        detail = f" for {decision.target_quarter}"
+    elif decision.revisit_on:
+        detail = (
+            f" until {decision.revisit_on:%b} {decision.revisit_on.day}, {decision.revisit_on.year}"
+        )
+    notify(
+        recipients=request_followers(request=request),
+        verb="decision",
+        message=(
+            f"{_actor_name(actor)} decided “{request.title}”: "
+            f"{decision.get_kind_display()}{detail}. “{rationale}”"
+        ),
+        request=request,
+        exclude=actor,
+    )
+    return decision
+
+
+STATUS_DECISION = {status: kind for kind, status in DECISION_STATUS.items()}
+# Statuses a plain status change may not set: they need a decision's extra fields, or a merge.
+STATUS_NEEDS_MORE = {
+    RequestStatus.ACCEPTED: "Accepting needs a target quarter: record a decision instead.",
+    RequestStatus.DEFERRED: "Deferring needs a revisit date: record a decision instead.",
+    RequestStatus.MERGED: "Use merge to mark a request as a duplicate.",
+}
+
+
+@transaction.atomic
+def request_status_set(
+    *,
+    actor,
+    request: FeatureRequest,
+    status: str,
+    rationale: str,
+    expected_version: int | None = None,
+) -> FeatureRequest:
+    """Move a request to ``status`` with a rationale (used one by one and for bulk changes).
+
+    Contract:
+    - ``rationale`` is required. Declined, already possible and needs info are decisions: they
+      go through :func:`decision_record` so the requesters see them with the rationale.
+    - Accepted, deferred and merged cannot be set here (they need a target quarter, a revisit
+      date or a merge target): ``ValidationError``. A merged request cannot change status.
+    - Setting the status it already has is a no-op (no version bump, no audit, no notification).
+    - Conditional on ``expected_version`` like :func:`decision_record`; audited
+      ``request.status_changed``; followers are notified.
+    """
+    rationale = (rationale or "").strip()
+    if status not in RequestStatus.values:
+        raise ValidationError({"status": "Pick a status."})
+    if status in STATUS_NEEDS_MORE:
+        raise ValidationError({"status": STATUS_NEEDS_MORE[status]})
+    if not rationale:
+        raise ValidationError({"rationale": "Explain the change: the requesters will read it."})
+    if request.status == RequestStatus.MERGED:
+        raise ValidationError({"status": f"“{request.title}” was merged; it has no status."})
+    if status == request.status:
+        return request
+    if status in STATUS_DECISION:
+        decision_record(
+            actor=actor,
+            request=request,
+            kind=STATUS_DECISION[status],
+            rationale=rationale,
+            expected_version=expected_version,
+        )
+        return request
+    request_version_claim(request=request, expected_version=expected_version)
+    before = snapshot(request, ["status"])
+    FeatureRequest.objects.filter(pk=request.pk).update(status=status, updated_at=timezone.now())
+    request.status = status
+    audit_record(
+        actor=actor,
+        verb="request.status_changed",
+        obj=request,
+        before=before,
+        after={"status": status, "rationale": rationale, "version": request.version},
+    )
+    notify(
+        recipients=request_followers(request=request),
+        verb="status",
+        message=(
+            f"{_actor_name(actor)} moved “{request.title}” to "
+            f"{request.get_status_display()}. “{rationale}”"
+        ),
+        request=request,
+        exclude=actor,
+    )
+    return request
+
+
+@transaction.atomic
+def request_merge(*, actor, source: FeatureRequest, target: FeatureRequest) -> FeatureRequest:
+    """Merge the duplicate ``source`` into ``target`` and return ``target``.
+
+    Contract:
+    - ``source`` must not be ``target`` and neither may already be merged (merge into the
+      surviving request instead): ``ValidationError``.
+    - Every ask of ``source`` moves to ``target``; requests previously merged into ``source``
+      now point at ``target`` (chains never grow: every duplicate points at a live request).
+    - ``source`` becomes ``merged`` with ``merged_into = target``; both versions are bumped.
+    - ``source`` is saved (so listeners of request saves, such as scores, see the merge), the
+      merge is audited on both, and the followers of ``source`` and ``target`` are notified.
+    - Conditional: if ``source`` was merged by someone else meanwhile, ``ConflictError``.
+    """
+    if source.pk == target.pk:
+        raise ValidationError({"target": "A request cannot be merged into itself."})
+    if target.status == RequestStatus.MERGED or target.merged_into_id is not None:
+        raise ValidationError(
+            {"target": f"“{target.title}” was itself merged; merge into the request it points to."}
+        )
+    if source.status == RequestStatus.MERGED:
+        raise ValidationError({"source": f"“{source.title}” is already merged."})
+
+    followers = request_followers(request=source) | request_followers(request=target)
+    before = snapshot(source, ["status", "merged_into"])
+    # Claim the source with a conditional update, so two managers cannot merge it at once.
+    claimed = (
+        FeatureRequest.objects.filter(pk=source.pk, merged_into__isnull=True)
+        .exclude(status=RequestStatus.MERGED)
+        .update(version=F("version") + 1)
+    )
+    if not claimed:
+        raise ConflictError("Someone else merged this request meanwhile. Nothing was saved.")
+    moved = Ask.objects.filter(request=source).update(request=target)
+    chained = FeatureRequest.objects.filter(merged_into=source).update(merged_into=target)
+    FeatureRequest.objects.filter(pk=target.pk).update(version=F("version") + 1)
+    target.refresh_from_db()
+    source.version = FeatureRequest.objects.values_list("version", flat=True).get(pk=source.pk)
+    # A real save (not a queryset update), so listeners of request saves see the merge.
+    source.status = RequestStatus.MERGED
+    source.merged_into = target
+    source.save(update_fields=["status", "merged_into", "updated_at"])
+    audit_record(
+        actor=actor,
+        verb="request.merged",
+        obj=source,
+        before=before,
+        after={"status": RequestStatus.MERGED, "merged_into": target.pk, "asks_moved": moved},
+    )
+    audit_record(
+        actor=actor,
+        verb="request.merge_received",
+        obj=target,
+        after={"source": source.pk, "asks_moved": moved, "chained": chained},
+    )
+    notify(
+        recipients=followers,
+        verb="merged",
+        message=(
+            f"{_actor_name(actor)} merged “{source.title}” into “{target.title}”: "
+            "the same need, tracked in one place. Your accounts and deals moved with it."
+        ),
+        request=target,
+        exclude=actor,
+    )
+    return target
+
+
+QUARTER_RE = r"^\d{4}-Q[1-4]$"
+ESCALATION_RESOLUTION_FIELDS = [
+    "status",
+    "outcome",
+    "resolution_rationale",
+    "compromise_terms",
+    "target_quarter",
+    "resolved_by",
+    "resolved_at",
+]
+# The request statuses a compromise may settle on: each is the outcome of a decision kind.
+COMPROMISE_STATUSES = {status: kind for kind, status in DECISION_STATUS.items()}
+
+
+def _resolution_kind(*, escalation: Escalation, request: FeatureRequest) -> str | None:
+    """The decision kind an upheld escalation confirms: the contested decision's, else the one
+    that leads to the request's current status."""
+    if escalation.contested_decision is not None:
+        return escalation.contested_decision.kind
+    return COMPROMISE_STATUSES.get(request.status)
+
+
+@transaction.atomic
+def escalation_resolve(
+    *,
+    actor,
+    escalation: Escalation,
+    outcome: str,
+    rationale: str,
+    target_quarter: str = "",
+    compromise_terms: str = "",
+    compromise_status: str = "",
+) -> Escalation:
+    """An executive settles an escalation, on the record.
+
+    - ``uphold``: the contested decision stands; the request keeps its status and a decision of
+      the same kind is recorded with the executive's rationale.
+    - ``overturn``: the request becomes accepted for ``target_quarter`` (``YYYY-Qn``, required).
+    - ``compromise``: the request moves to ``compromise_status`` (a status a decision can lead to:
+      accepted, declined, deferred, already possible, needs info) with ``compromise_terms`` in
+      words (required); ``target_quarter`` is optional and only kept for an accepted compromise.
+
+    ``rationale`` is required for every outcome. The resolution is recorded as a
+    :class:`Decision` with ``escalation`` set and ``decided_by`` = ``actor``; the request's
+    ``version`` is bumped (it is saved, so listeners to request changes see it).
+
+    Only executives and superusers may resolve (``PermissionDenied`` otherwise). Invalid input
+    raises ``ValidationError`` keyed by argument name, before anything is written. The escalation is
+    claimed with a conditional update on ``status=open``: when another executive resolved it first
+    (or it was never open) ``ConflictError`` is raised and nothing is written. The escalation and
+    the request are then saved as models, so listeners to their changes (score freshness) see them.
+
+    The requesters (:func:`request_followers`), the rep who escalated and the product managers who
+    decided on the request are notified after commit; the actor is not. Audited as
+    ``escalation.resolved``, ``decision.recorded`` and (when the status changes)
+    ``request.status_changed``.
+    """
+    if not has_role(actor, EXECUTIVE):
+        raise PermissionDenied("Only executives resolve escalations.")
+
+    rationale = (rationale or "").strip()
+    target_quarter = (target_quarter or "").strip().upper()
+    compromise_terms = (compromise_terms or "").strip()
+    errors: dict[str, str] = {}
+    if outcome not in EscalationOutcome.values:
+        errors["outcome"] = "Choose uphold, overturn or compromise."
+    if not rationale:
+        errors["rationale"] = "Say why: the requesters and product will read it."
+    if target_quarter and not re.match(QUARTER_RE, target_quarter):
+        errors["target_quarter"] = "Give the quarter as YYYY-Qn, for example 2027-Q1."
+    if outcome == EscalationOutcome.OVERTURN and not target_quarter:
+        errors["target_quarter"] = "Pick the quarter it ships in."
+    if outcome == EscalationOutcome.COMPROMISE:
+        if not compromise_terms:
+            errors["compromise_terms"] = "Describe the compromise in a sentence or two."
+        if compromise_status not in COMPROMISE_STATUSES:
+            errors["compromise_status"] = "Pick the status the request moves to."
+    if errors:
+        raise ValidationError(errors)
+
+    now = timezone.now()
+    # Claim: a conditional update that only an open, unclaimed escalation passes. It takes the row
+    # lock, so a second executive waits here and then finds it claimed (rowcount 0).
+    claimed = Escalation.objects.filter(
+        pk=escalation.pk, status=EscalationStatus.OPEN, resolved_at__isnull=True
+    ).update(resolved_at=now)
+    if not claimed:
+        raise ConflictError("This escalation has already been resolved.")
+    escalation = Escalation.objects.select_related("contested_decision", "raised_by").get(
+        pk=escalation.pk
+    )
+    request = FeatureRequest.objects.select_for_update().get(pk=escalation.request_id)
+    if outcome == EscalationOutcome.UPHOLD:
+        new_status = request.status
+        kind = _resolution_kind(escalation=escalation, request=request)
+        target_quarter = ""
+    elif outcome == EscalationOutcome.OVERTURN:
+        new_status = RequestStatus.ACCEPTED
+        kind = DecisionKind.ACCEPT
+    else:
+        new_status = compromise_status
+        kind = COMPROMISE_STATUSES[compromise_status]
+        if new_status != RequestStatus.ACCEPTED:
+            target_quarter = ""
+    if outcome != EscalationOutcome.COMPROMISE:
+        compromise_terms = ""
+
+    before = snapshot(escalation, ESCALATION_RESOLUTION_FIELDS)
+    before["resolved_at"] = None
+    escalation.status = EscalationStatus.RESOLVED
+    escalation.outcome = outcome
+    escalation.resolution_rationale = rationale
+    escalation.compromise_terms = compromise_terms
+    escalation.target_quarter = target_quarter
+    escalation.resolved_by = actor
+    # A model save (not a queryset update) so listeners to escalation changes see it resolve.
+    escalation.save(update_fields=ESCALATION_RESOLUTION_FIELDS)
+    audit_record(
+        actor=actor,
+        verb="escalation.resolved",
+        obj=escalation,
+        before=before,
+        after=snapshot(escalation, ESCALATION_RESOLUTION_FIELDS),
+    )
+
+    decision = None
+    if kind:
+        decision_rationale = rationale
+        if compromise_terms:
+            decision_rationale = f"{rationale}\n\nCompromise: {compromise_terms}"
+        decision = Decision.objects.create(
+            request=request,
+            kind=kind,
+            rationale=decision_rationale,
+            decided_by=actor,
+            target_quarter=target_quarter,
+            escalation=escalation,
+        )
+        audit_record(
+            actor=actor,
+            verb="decision.recorded",
+            obj=decision,
+            after=snapshot(decision, ["request", "kind", "target_quarter", "escalation"]),
+        )
+
+    old_status = request.status
+    request.status = new_status
+    request.version += 1
+    request.save(update_fields=["status", "version", "updated_at"])
+    if new_status != old_status:
+        audit_record(
+            actor=actor,
+            verb="request.status_changed",
+            obj=request,
+            before={"status": old_status},
+            after={"status": new_status, "escalation": escalation.pk},
+        )
+
+    deciders = {
+        d.decided_by
+        for d in Decision.objects.filter(request=request, escalation__isnull=True)
+        .exclude(decided_by=None)
+        .select_related("decided_by")
+        if d.decided_by.is_active
+    }
+    recipients = request_followers(request=request) | deciders
+    if escalation.raised_by is not None:
+        recipients.add(escalation.raised_by)
+    name = actor.get_full_name() or actor.get_username()
+    summary = {
+        EscalationOutcome.UPHOLD: "upheld the decision",
+        EscalationOutcome.OVERTURN: f"overturned the decision: accepted for {target_quarter}",
+        EscalationOutcome.COMPROMISE: (
+            f"settled on a compromise: {RequestStatus(new_status).label.lower()}"
+        ),
+    }[outcome]
+    notify(
+        recipients=recipients,
+        verb="escalation.resolved",
+        message=f"{name} {summary} on “{request.title}”. {rationale}",
+        request=request,
+        exclude=actor,
+    )
+    return escalation

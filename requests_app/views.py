@@ -70,9 +70,8 @@ def request_detail(request, pk: int):
 
 @role_required(EXECUTIVE)
 def sponsor(request):
-    escalations = selectors.escalations_open()
-    now = timezone.now()
-    return render(request, "requests_app/sponsor.html", {"escalations": escalations, "now": now})
+    """The sponsor home moved to the escalation queue; old links keep working."""
+    return redirect("strategy:escalations")
 
 
 @login_required
