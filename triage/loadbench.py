@@ -167,7 +167,7 @@ def api_step(session: Session, rng: random.Random, results: Results, state: dict
 
 
 def exec_step(session: Session, rng: random.Random, results: Results, state: dict) -> None:
-    timed(results, "sponsor", lambda: session.get("/sponsor/"))
+    timed(results, "escalations", lambda: session.get("/escalations/"))
 
 
 STEPS = {"product": product_step, "sales": sales_step, "api": api_step, "exec": exec_step}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.factories import FeatureRequestFactory
+from tests.factories import EscalationFactory, FeatureRequestFactory, ThemeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,12 +57,33 @@ RULES: dict[str, Rule] = {
     "requests_app:request_new": Rule(only("sales")),
     "requests_app:request_detail": Rule(only("sales", "product", "exec"), **REQUEST_PK),
     "requests_app:my_deals": Rule(only("sales")),
-    "requests_app:sponsor": Rule(only("exec")),
+    # The old sponsor home redirects to the escalation queue.
+    "requests_app:sponsor": Rule(only("exec", ok=302)),
     "requests_app:search": Rule(only("sales", "product", "exec")),
     "requests_app:notifications": Rule(everyone(200)),
     "requests_app:notifications_mark_read": Rule(everyone(302), method="post"),
     "strategy:board": Rule(only("product")),
+    "strategy:board_matrix": Rule(only("product")),
+    "strategy:board_export": Rule(only("product")),
+    # Forms posted empty: the right role gets the form back with its errors (400).
+    "strategy:board_bulk": Rule(only("product", ok=400), method="post"),
+    "strategy:request_triage": Rule(only("product"), **REQUEST_PK),
+    "strategy:request_why": Rule(only("product"), **REQUEST_PK),
+    "strategy:request_score": Rule(only("product"), **REQUEST_PK),
+    "strategy:request_decide": Rule(only("product", ok=400), method="post", **REQUEST_PK),
+    "strategy:request_alignments": Rule(only("product", ok=400), method="post", **REQUEST_PK),
+    "strategy:request_inputs": Rule(only("product", ok=400), method="post", **REQUEST_PK),
+    "strategy:request_merge": Rule(only("product", ok=400), method="post", **REQUEST_PK),
     "strategy:strategy": Rule(only("product")),
+    "strategy:theme_new": Rule(only("product", ok=400), method="post"),
+    "strategy:theme_edit": Rule(only("product"), kwargs=lambda s: {"pk": s["theme"].pk}),
+    "strategy:policy_whatif": Rule(only("product", ok=400), method="post"),
+    "strategy:policy_save": Rule(only("product", ok=400), method="post"),
+    "strategy:recompute_progress": Rule(only("product")),
+    "strategy:escalations": Rule(only("exec")),
+    "strategy:escalation": Rule(only("exec"), kwargs=lambda s: {"pk": s["escalation"].pk}),
+    "strategy:portfolio": Rule(only("exec")),
+    "strategy:audit": Rule(only("exec")),
 }
 # The Django admin: staff only. Its index, every change list and every add form are checked;
 # the object pages go through the same ``admin_view`` guard.
@@ -103,7 +124,13 @@ def test_every_url_pattern_has_a_rule():
 
 @pytest.fixture
 def samples(users):
-    return {"request": FeatureRequestFactory(created_by=users["sales"]), **users}
+    request = FeatureRequestFactory(created_by=users["sales"])
+    return {
+        "request": request,
+        "theme": ThemeFactory(),
+        "escalation": EscalationFactory(request=request, raised_by=users["sales"]),
+        **users,
+    }
 
 
 def _check(client, users, role: str, method: str, url: str, expected, data=None):
