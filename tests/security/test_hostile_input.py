@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.core.cache import cache
 
-from requests_app.models import Ask, FeatureRequest, ProductArea
+from requests_app.models import Ask, Deal, FeatureRequest, ProductArea
 from tests.factories import AccountFactory, DealFactory, FeatureRequestFactory
 from triage.auth import _keys
 
@@ -126,7 +126,8 @@ def test_bytes_that_are_not_utf8_do_not_break_the_form(client, sales_user, accou
         ("account", "-1", "That account does not exist any more."),
         ("account", "99999999999999999999999", "That account does not exist any more."),
         ("account", "1; DROP TABLE x", "That account does not exist any more."),
-        ("deal", "-5", "Select a valid choice."),
+        ("deal", "-5", "That deal is closed or no longer exists."),
+        ("deal", "99999999999999999999999", "That deal is closed or no longer exists."),
         ("importance", SCRIPT, "Select a valid choice."),
         ("product_area", SQL, "is not one of the available choices"),
     ],
@@ -139,6 +140,73 @@ def test_absurd_choices_are_refused_with_a_message(
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not FeatureRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("amount", "close", "message"),
+    [
+        ("-5", "2030-01-01", "The amount cannot be negative."),
+        ("1e20", "2030-01-01", "That amount is too large."),
+        ("123456789012345678", "2030-01-01", "That amount is too large."),
+        ("NaN", "2030-01-01", "Enter the amount as a number"),
+        ("Infinity", "2030-01-01", "Enter the amount as a number"),
+        ("12,5", "2030-01-01", "Enter the amount as a number"),
+        ("1000", "10000-01-01", "Enter a date, e.g. 2026-12-15."),
+        ("1000", "2030-02-30", "Enter a date, e.g. 2026-12-15."),
+        ("1000", "2001-01-01", "An open deal cannot close in the past."),
+        ("1000", SCRIPT, "Enter a date, e.g. 2026-12-15."),
+    ],
+)
+def test_a_new_deal_with_absurd_amounts_or_dates_is_refused(
+    client, sales_user, account, amount, close, message
+):
+    client.force_login(sales_user)
+    response = client.post(
+        "/requests/new/",
+        _form(
+            account,
+            new_deal_name="Acme renewal",
+            new_deal_amount=amount,
+            new_deal_stage="proposal",
+            new_deal_close_date=close,
+        ),
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert message in body
+    assert "<script>alert" not in body
+    assert not FeatureRequest.objects.exists() and not Deal.objects.exists()
+
+
+def test_a_new_deal_closing_in_9999_is_stored_and_shown(client, sales_user, account):
+    client.force_login(sales_user)
+    response = client.post(
+        "/requests/new/",
+        _form(
+            account,
+            new_deal_name=SCRIPT,
+            new_deal_amount="999999999999.99",
+            new_deal_stage="negotiation",
+            new_deal_close_date="9999-12-31",
+        ),
+    )
+    assert response.status_code == 302
+    deal = Deal.objects.get()
+    assert (deal.name, str(deal.close_date)) == (SCRIPT, "9999-12-31")
+    request = FeatureRequest.objects.get()
+    for url in (f"/requests/{request.pk}/", "/deals/mine/", "/requests/mine/"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert "<script>alert" not in page.content.decode(), url
+
+
+@pytest.mark.parametrize("add_to", ["99999999999999999999999", "-1", "1 OR 1=1", SCRIPT])
+def test_adding_evidence_to_a_nonsense_request_number(client, sales_user, account, add_to):
+    client.force_login(sales_user)
+    response = client.post("/requests/new/", _form(account, add_to=add_to))
+    assert response.status_code in (200, 302)
+    assert "<script>alert" not in response.content.decode()
+    assert not Ask.objects.exists()
 
 
 def test_far_future_and_huge_deals_render_on_every_page(

@@ -56,6 +56,12 @@ RULES: dict[str, Rule] = {
     "requests_app:my_requests": Rule(only("sales")),
     "requests_app:request_new": Rule(only("sales")),
     "requests_app:request_detail": Rule(only("sales", "product", "exec"), **REQUEST_PK),
+    # Edit: the submitting rep only (the sample request is the sales user's own).
+    "requests_app:request_edit": Rule(only("sales"), **REQUEST_PK),
+    "requests_app:request_escalate": Rule(only("sales"), **REQUEST_PK),
+    "requests_app:request_suggestions": Rule(only("sales")),
+    "requests_app:account_options": Rule(only("sales")),
+    "requests_app:deal_options": Rule(only("sales")),
     "requests_app:my_deals": Rule(only("sales")),
     # The old sponsor home redirects to the escalation queue.
     "requests_app:sponsor": Rule(only("exec", ok=302)),
