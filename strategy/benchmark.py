@@ -455,6 +455,14 @@ def analyze() -> None:
             cursor.execute("ANALYZE")
 
 
+def vacuum_scores() -> None:
+    """Reclaim the dead row versions left by the previous full rewrite, as autovacuum does between
+    two nightly refreshes; back-to-back rewrites would otherwise measure table bloat."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE strategy_requestscore, strategy_scorehistory")
+
+
 def totals() -> dict[int, float]:
     return dict(RequestScore.objects.values_list("request_id", "total"))
 
