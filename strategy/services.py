@@ -104,8 +104,9 @@ def scores_mark_stale(
     writes it to scores that were fresh, so a burst of global changes costs one pass over the table.
     ``create_missing`` inserts stale rows for requests that have none yet (new requests); it is off
     by default because a delete cascade may be removing the request in the same transaction.
-    Returns the number of rows marked. Never enqueues more than once per transaction; when the
-    broker is unreachable the rows simply stay stale until the periodic sweep.
+    Returns the number of rows marked. The after-commit requests coalesce into one pending task
+    (``strategy.tasks``); when the broker is unreachable the rows simply stay stale until the
+    periodic sweep.
     """
     cause = (cause or "")[:300]
     if request_ids is None:
