@@ -8,6 +8,7 @@ can remove exactly what it created.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import statistics
 import time
@@ -455,6 +456,14 @@ def analyze() -> None:
             cursor.execute("ANALYZE")
 
 
+def vacuum_scores() -> None:
+    """Reclaim the dead row versions left by the previous full rewrite, as autovacuum does between
+    two nightly refreshes; back-to-back rewrites would otherwise measure table bloat."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE strategy_requestscore, strategy_scorehistory")
+
+
 def totals() -> dict[int, float]:
     return dict(RequestScore.objects.values_list("request_id", "total"))
 
@@ -547,3 +556,39 @@ def duplicate_suggest_p95(runs: int = 40) -> float | None:
 
 def remove_bench_user() -> None:
     get_user_model().objects.filter(username=BENCH_USER).delete()
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (same machine only)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(work) -> float | None:
+    """CPU seconds ``work`` costs this process plus its database backend, whatever else the
+    machine is doing: on a busy machine it shows what the work would cost a quiet one."""
+    if connection.vendor != "postgresql":
+        return None
+    backend, process = _backend_cpu(), time.process_time()
+    work()
+    after = _backend_cpu()
+    if backend is None or after is None:
+        return None
+    return (after - backend) + (time.process_time() - process)
+
+
+def full_recompute_one_connection() -> None:
+    """The full recompute, its batches run one after the other on this connection."""
+    from .services import BATCH_SIZE, _recompute_batch, _Run
+
+    ids = list(FeatureRequest.objects.order_by("pk").values_list("pk", flat=True))
+    run = _Run(cause="Benchmark")
+    for start in range(0, len(ids), BATCH_SIZE):
+        _recompute_batch(ids[start : start + BATCH_SIZE], run)

@@ -131,7 +131,7 @@ class RequestScore(models.Model):
     request = models.OneToOneField(
         FeatureRequest, primary_key=True, on_delete=models.CASCADE, related_name="score"
     )
-    total = models.FloatField(default=0, db_index=True)
+    total = models.FloatField(default=0)  # indexed descending below, for the board
     value = models.FloatField(default=0)
     strategic_fit = models.FloatField(default=0, db_index=True)
     customer_breadth = models.FloatField(default=0, db_index=True)
@@ -146,13 +146,13 @@ class RequestScore(models.Model):
     accounts_count = models.PositiveIntegerField(default=0)
     customers_count = models.PositiveIntegerField(default=0)
     flags = models.JSONField(default=list, blank=True)
-    flag_single_deal = models.BooleanField(default=False, db_index=True)
+    flag_single_deal = models.BooleanField(default=False)
     flag_strategic_no_demand = models.BooleanField(default=False)
     flag_escalated = models.BooleanField(default=False)
     explanation = models.JSONField(default=dict, blank=True)
     policy_version = models.PositiveIntegerField(default=0)
     computed_at = models.DateTimeField(null=True, blank=True)
-    stale = models.BooleanField(default=True, db_index=True)
+    stale = models.BooleanField(default=True)
     stale_cause = models.CharField(
         max_length=300,
         blank=True,
@@ -166,7 +166,16 @@ class RequestScore(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["-total"], name="score_total_desc")]
+        indexes = [
+            models.Index(fields=["-total"], name="score_total_desc"),
+            # Partial indexes: a recompute rewrites every row, and rows outside the condition cost
+            # nothing to keep indexed. Stale scores are few and found by the sweep; single-deal
+            # requests are few and counted by the sponsor view.
+            models.Index(fields=["request"], condition=Q(stale=True), name="score_stale"),
+            models.Index(
+                fields=["request"], condition=Q(flag_single_deal=True), name="score_single_deal"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.total:.0f}"

@@ -111,8 +111,9 @@ def scores_mark_stale(
     writes it to scores that were fresh, so a burst of global changes costs one pass over the table.
     ``create_missing`` inserts stale rows for requests that have none yet (new requests); it is off
     by default because a delete cascade may be removing the request in the same transaction.
-    Returns the number of rows marked. Never enqueues more than once per transaction; when the
-    broker is unreachable the rows simply stay stale until the periodic sweep.
+    Returns the number of rows marked. The after-commit requests coalesce into one pending task
+    (``strategy.tasks``); when the broker is unreachable the rows simply stay stale until the
+    periodic sweep.
     """
     cause = (cause or "")[:300]
     if request_ids is None:
@@ -198,12 +199,20 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
 
 
 class _Run:
-    """What one recompute shares across its batches: the policy, the themes, the customer base
-    totals, and the accounts and deals already loaded (each is fetched once per run)."""
+    """One recompute: its fallback cause, and what a batch shares (the policy, the themes, the
+    customer base totals, the accounts and deals already loaded).
+
+    ``refresh()`` re-reads all of it at the start of every batch, after the batch's rows are
+    locked: a policy, theme, account or deal change committed while a long recompute runs is then
+    either seen by the next batch, or its stale mark waits for the batch to commit and lands after
+    it. Either way no score is written fresh from inputs older than a committed change."""
 
     def __init__(self, *, cause: str):
+        self.cause = cause
+        self.refresh()
+
+    def refresh(self) -> scoring.Context:
         policy = policy_current()
-        params = scoring.PolicyParams.from_policy(policy)
         themes = [
             scoring.Theme(id=pk, name=name, weight=weight, active=active)
             for pk, name, weight, active in StrategicTheme.objects.values_list(
@@ -211,17 +220,18 @@ class _Run:
             )
         ]
         base = Account.objects.filter(is_customer=True).aggregate(n=Count("pk"), arr=Sum("arr"))
-        self.ctx = scoring.Context(
-            params=params,
+        ctx = scoring.Context(
+            params=scoring.PolicyParams.from_policy(policy),
             today=timezone.localdate(),
             themes=themes,
             customers_total=base["n"] or 0,
             arr_total=float(base["arr"] or 0),
             computed_at=timezone.now(),
         )
-        self.cause = cause
+        self.ctx = ctx
         self.accounts: dict[int, scoring.AccountAsk] = {}
         self.deals: dict[int, tuple] = {}
+        return ctx
 
     def load_accounts(self, ids: set[int]) -> None:
         missing = [pk for pk in ids if pk not in self.accounts]
@@ -286,7 +296,7 @@ def _recompute_parallel(chunks: list[list[int]], run: _Run) -> int:
 
     def work(chunk: list[int]) -> int:
         try:
-            return _recompute_batch(chunk, run)
+            return _recompute_batch(chunk, _Run(cause=run.cause))  # one per thread
         finally:
             connections.close_all()
 
@@ -328,7 +338,6 @@ def scores_recompute_stale(
 
 
 def _recompute_batch(ids: list[int], run: _Run) -> int:
-    ctx = run.ctx
     own_transaction = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         locked = {
@@ -343,6 +352,7 @@ def _recompute_batch(ids: list[int], run: _Run) -> int:
         if not locked:
             return 0
         batch = list(locked)
+        ctx = run.refresh()
         if scoring_sql.available():
             # PostgreSQL: the same maths in one statement per batch (see strategy.scoring_sql);
             # merged requests, a handful, take the Python path.

@@ -27,6 +27,7 @@ from tests.factories import (
     ThemeFactory,
 )
 from triage.celery import app as celery_app
+from triage.celery import ping
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -76,6 +77,9 @@ def world(celery_worker_process, sales_user):
     # Every write above committed and enqueued; the worker scores everything.
     wait_until(all_fresh, what="the worker to score the new requests")
     assert RequestScore.objects.count() == 3
+    # The worker runs one task at a time, in order: once this answers, no recompute sent by the
+    # writes above is still queued to blur what the test does next.
+    assert ping.delay("drained").get(timeout=30) == "drained"
     return {
         "sso": sso,
         "export": export,

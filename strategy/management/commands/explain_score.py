@@ -1,8 +1,14 @@
+import datetime as dt
+
 from django.core.management.base import BaseCommand, CommandError
 
 from requests_app.models import FeatureRequest
 from strategy.services import score_for
 from triage.templatetags.triage_tags import money
+
+
+def _day(iso: str | None) -> str:
+    return dt.date.fromisoformat(iso).strftime("%b %d, %Y") if iso else "—"
 
 
 class Command(BaseCommand):
@@ -48,13 +54,13 @@ class Command(BaseCommand):
             for account in part.get("accounts", []):
                 out(
                     f"    customer {account['name']}: ARR {money(account['arr'])}, "
-                    f"{account['share'] * 100:.0f}% of their ARR"
+                    f"{account['share'] * 100:.0f}% of the asking customers' ARR"
                 )
             for deal in part.get("deals", []):
                 out(
                     f"    deal {deal['name']} ({deal['account']}): {money(deal['amount'])} "
                     f"{deal['stage'].replace('_', ' ')} {deal['probability']}%, "
-                    f"close {deal['close_date'] or '—'}, {deal['importance'].replace('_', ' ')}, "
+                    f"close {_day(deal['close_date'])}, {deal['importance'].replace('_', ' ')}, "
                     f"urgency {deal['urgency']:.2f} → {money(deal['weighted'])} "
                     f"({deal['share'] * 100:.0f}%)"
                 )
