@@ -13,6 +13,7 @@ from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Model, Q
@@ -745,6 +746,207 @@ def escalation_resolve(
         verb="escalation.resolved",
         message=f"{name} {summary} on “{request.title}”. {rationale}",
         request=request,
+        exclude=actor,
+    )
+    return escalation
+
+
+# --- Sales journey: intake, own edits, escalations ----------------------------------------------
+
+
+def business_days_after(start: dt.datetime, days: int) -> dt.datetime:
+    """``start`` moved forward by ``days`` working days (Saturday and Sunday skipped)."""
+    current = start
+    remaining = days
+    while remaining > 0:
+        current += dt.timedelta(days=1)
+        if current.weekday() < 5:
+            remaining -= 1
+    return current
+
+
+@transaction.atomic
+def request_intake(
+    *,
+    actor,
+    account: Account | None,
+    importance: str,
+    note: str = "",
+    prospect_name: str = "",
+    prospect_segment: str = Segment.SMB,
+    deal: Deal | None = None,
+    new_deal: dict | None = None,
+    into: FeatureRequest | None = None,
+    fields: dict | None = None,
+) -> tuple[FeatureRequest, Ask]:
+    """Record a rep's evidence: on a new request (``fields``) or on an existing one (``into``).
+
+    The account is ``account``, or a new prospect named ``prospect_name``. The deal at stake is
+    ``deal`` (an open deal of that account), or a new one from ``new_deal`` (name, amount, stage,
+    close_date; owned by the actor), or none. Everything happens in one transaction: a failure
+    leaves no half-created prospect or deal. Adding to an existing request notifies its
+    followers; a merged request forwards the ask to the request it was merged into.
+    """
+    if (into is None) == (fields is None):
+        raise ValueError("Give exactly one of into= or fields=.")
+    if account is None:
+        if not prospect_name.strip():
+            raise ValidationError({"account": "Pick the account that needs this."})
+        account = account_create(
+            actor=actor, name=prospect_name, segment=prospect_segment, is_customer=False
+        )
+    if deal is not None:
+        if deal.account_id != account.pk:
+            raise ValidationError({"deal": f"That deal belongs to {deal.account}, not {account}."})
+        if not deal.is_open:
+            raise ValidationError({"deal": "That deal is closed; pick an open one."})
+    elif new_deal:
+        deal = deal_create(actor=actor, account=account, owner=actor, **new_deal)
+    if into is None:
+        request = request_submit(
+            actor=actor,
+            account=account,
+            deal=deal,
+            importance=importance,
+            note=note,
+            **fields,
+        )
+        return request, request.asks.get()
+    ask = ask_add(
+        actor=actor, request=into, account=account, deal=deal, importance=importance, note=note
+    )
+    target = ask.request
+    notify(
+        recipients=request_followers(request=target),
+        verb="ask.added",
+        message=f"{_name(actor)} added {account} to “{target.title}”.",
+        request=target,
+        exclude=actor,
+    )
+    return target, ask
+
+
+def _name(user) -> str:
+    if user is None:
+        return "Someone"
+    return user.get_full_name() or user.get_username()
+
+
+SALES_EDITABLE_FIELDS = ("title", "problem", "desired_outcome", "who_affected", "product_area")
+
+
+@transaction.atomic
+def request_update(*, actor, request: FeatureRequest, **changes: Any) -> FeatureRequest:
+    """The submitter edits the wording of their own request while it is still new.
+
+    Only :data:`SALES_EDITABLE_FIELDS` may change (never status, effort, scores or themes). The
+    write is conditional on the status still being new, so an edit racing a product decision
+    raises :class:`ConflictError` instead of rewriting a request product has already decided.
+    """
+    from .models import RequestStatus
+
+    unknown = set(changes) - set(SALES_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    if actor is None or request.created_by_id != actor.pk:
+        raise PermissionDenied("Only the rep who submitted a request may edit it.")
+    before = snapshot(request, list(SALES_EDITABLE_FIELDS))
+    for field, value in changes.items():
+        setattr(request, field, value.strip() if isinstance(value, str) else value)
+    request.full_clean()
+    updated = FeatureRequest.objects.filter(pk=request.pk, status=RequestStatus.NEW).update(
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+        **{field: getattr(request, field) for field in SALES_EDITABLE_FIELDS},
+    )
+    if not updated:
+        raise ConflictError(
+            "Product has already picked this request up; it can no longer be edited."
+        )
+    request.refresh_from_db()
+    after = snapshot(request, list(SALES_EDITABLE_FIELDS))
+    if after != before:
+        audit_record(actor=actor, verb="request.updated", obj=request, before=before, after=after)
+    return request
+
+
+ESCALATABLE_STATUSES = ("declined", "deferred")
+
+
+@transaction.atomic
+def escalation_open(
+    *,
+    actor,
+    request: FeatureRequest,
+    deals,
+    business_case: str,
+    outcome_requested: str,
+) -> Escalation:
+    """Sales contests the decision on a declined or deferred request.
+
+    Rules: only declined or deferred requests; at most one open escalation per request (checked
+    under a row lock on the request, and by a unique constraint); the deals must be open deals
+    linked to the request by an ask; business case and outcome are required. The escalation is
+    due ``ESCALATION_SLA_BUSINESS_DAYS`` business days from now and contests the latest decision.
+    Executives are notified (emails after commit).
+    """
+    from django.contrib.auth import get_user_model
+
+    from .models import EscalationStatus
+
+    locked = FeatureRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status not in ESCALATABLE_STATUSES:
+        raise ValidationError(
+            "Only a declined or deferred request can be escalated; this one is "
+            f"{locked.get_status_display().lower()}."
+        )
+    if Escalation.objects.filter(request=locked, status=EscalationStatus.OPEN).exists():
+        raise ConflictError("This request already has an open escalation.")
+    business_case, outcome_requested = business_case.strip(), outcome_requested.strip()
+    errors = {}
+    if not business_case:
+        errors["business_case"] = "Explain what is at stake for the customer and the deal."
+    if not outcome_requested:
+        errors["outcome_requested"] = "Say what you are asking for."
+    deals = list(deals)
+    linked = set(
+        Ask.objects.filter(request=locked, deal__isnull=False).values_list("deal_id", flat=True)
+    )
+    if any(deal.pk not in linked or not deal.is_open for deal in deals):
+        errors["deals"] = "Only open deals recorded on this request can be put at stake."
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    escalation = Escalation(
+        request=locked,
+        contested_decision=locked.decisions.order_by("-decided_at", "-pk").first(),
+        raised_by=actor,
+        business_case=business_case,
+        outcome_requested=outcome_requested,
+        due_at=business_days_after(now, settings.ESCALATION_SLA_BUSINESS_DAYS),
+    )
+    escalation.save()
+    escalation.deals.set(deals)
+    audit_record(
+        actor=actor,
+        verb="escalation.opened",
+        obj=escalation,
+        after={
+            "request": locked.pk,
+            "deals": sorted(d.pk for d in deals),
+            "outcome_requested": outcome_requested,
+            "due_at": escalation.due_at.isoformat(),
+        },
+    )
+    User = get_user_model()
+    executives = User.objects.filter(groups__name="Executive", is_active=True).distinct()
+    at_stake = sum((d.amount for d in deals), Decimal(0))
+    stake = f" (${at_stake:,.0f} at stake)" if at_stake else ""
+    notify(
+        recipients=set(executives),
+        verb="escalation.opened",
+        message=f"{_name(actor)} escalated “{locked.title}”{stake}.",
+        request=locked,
         exclude=actor,
     )
     return escalation
