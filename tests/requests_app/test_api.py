@@ -458,3 +458,28 @@ def test_webhook_deliveries_list_in_fixed_queries(api, users, django_assert_max_
         body = api.get(f"/api/v1/webhooks/{subscription.pk}/deliveries/").json()
     assert body["count"] == 10
     assert body["results"][0]["attempts_log"][0]["status_code"] == 500
+
+
+def test_sales_open_an_escalation_on_a_declined_request(api, users, data):
+    req = FeatureRequestFactory(status="declined")
+    deal = data["deal"]
+    AskFactory(request=req, account=deal.account, deal=deal)
+    payload = {
+        "request": req.pk,
+        "deals": [deal.pk],
+        "business_case": "The renewal depends on it.",
+        "outcome_requested": "Build it by Q1.",
+    }
+    as_user(api, users["sales"])
+    response = api.post("/api/v1/escalations/", payload)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "open" and body["deals"] == [deal.pk]
+    assert body["raised_by"] == "sales" and body["due_at"]
+    assert api.post("/api/v1/escalations/", payload).status_code == 409  # one open at a time
+    fresh = FeatureRequestFactory()
+    refused = api.post("/api/v1/escalations/", {**payload, "request": fresh.pk, "deals": []})
+    assert refused.status_code == 400 and "non_field_errors" in refused.json()
+    empty = api.post("/api/v1/escalations/", {"request": req.pk, "deals": ["x"]})
+    assert empty.status_code == 400
+    assert set(empty.json()) == {"deals", "business_case", "outcome_requested"}
