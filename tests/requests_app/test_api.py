@@ -425,3 +425,61 @@ def test_executive_resolves_an_escalation(api, users, data):
     again = api.post(url, {"outcome": "uphold", "rationale": "Again."})
     assert again.status_code == 409
     assert api.get("/api/v1/escalations/?status=resolved").json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/accounts/", "/api/v1/asks/", "/api/v1/escalations/", "/api/v1/deals/"]
+)
+def test_list_queries_do_not_grow_with_rows(api, users, url, django_assert_max_num_queries):
+    for _ in range(15):
+        req = FeatureRequestFactory()
+        deal = DealFactory()
+        AskFactory(request=req, account=deal.account, deal=deal)
+        escalation = EscalationFactory(request=req)
+        escalation.deals.add(deal)
+    as_user(api, users["admin"])
+    with django_assert_max_num_queries(6):
+        body = api.get(f"{url}?page_size=100").json()
+    assert body["count"] >= 15
+
+
+def test_webhook_deliveries_list_in_fixed_queries(api, users, django_assert_max_num_queries):
+    from requests_app import services
+    from requests_app.models import WebhookAttempt, WebhookSubscription
+
+    subscription = WebhookSubscription.objects.create(
+        url="http://127.0.0.1:9/x", secret="s" * 32, events=["request.created"]
+    )
+    for n in range(10):
+        [delivery] = services.webhook_event_emit(event="request.created", data={"n": n})
+        WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500)
+    as_user(api, users["admin"])
+    with django_assert_max_num_queries(6):
+        body = api.get(f"/api/v1/webhooks/{subscription.pk}/deliveries/").json()
+    assert body["count"] == 10
+    assert body["results"][0]["attempts_log"][0]["status_code"] == 500
+
+
+def test_sales_open_an_escalation_on_a_declined_request(api, users, data):
+    req = FeatureRequestFactory(status="declined")
+    deal = data["deal"]
+    AskFactory(request=req, account=deal.account, deal=deal)
+    payload = {
+        "request": req.pk,
+        "deals": [deal.pk],
+        "business_case": "The renewal depends on it.",
+        "outcome_requested": "Build it by Q1.",
+    }
+    as_user(api, users["sales"])
+    response = api.post("/api/v1/escalations/", payload)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "open" and body["deals"] == [deal.pk]
+    assert body["raised_by"] == "sales" and body["due_at"]
+    assert api.post("/api/v1/escalations/", payload).status_code == 409  # one open at a time
+    fresh = FeatureRequestFactory()
+    refused = api.post("/api/v1/escalations/", {**payload, "request": fresh.pk, "deals": []})
+    assert refused.status_code == 400 and "non_field_errors" in refused.json()
+    empty = api.post("/api/v1/escalations/", {"request": req.pk, "deals": ["x"]})
+    assert empty.status_code == 400
+    assert set(empty.json()) == {"deals", "business_case", "outcome_requested"}

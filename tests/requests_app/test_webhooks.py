@@ -347,3 +347,24 @@ def test_decision_through_the_api_announces_decision_and_status(receiver, produc
     change = events["request.status_changed"]["data"]
     assert (change["from"], change["to"], change["actor"]) == ("new", "declined", "product")
     assert events["decision.recorded"]["data"]["decision"]["rationale"].startswith("Serves one")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resolving_through_the_api_announces_each_event_once(receiver, exec_user):
+    from tests.factories import EscalationFactory
+
+    subscribe(
+        receiver.url,
+        events=["escalation.resolved", "decision.recorded", "request.status_changed"],
+    )
+    escalation = EscalationFactory(request=FeatureRequestFactory(status=RequestStatus.DECLINED))
+    client = APIClient()
+    client.force_authenticate(exec_user)
+    response = client.post(
+        f"/api/v1/escalations/{escalation.pk}/resolve/",
+        {"outcome": "overturn", "rationale": "Strategic logo.", "target_quarter": "2027-Q1"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    events = sorted(json.loads(r["body"])["event"] for r in receiver.requests)
+    assert events == ["decision.recorded", "escalation.resolved", "request.status_changed"]

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.factories import EscalationFactory, FeatureRequestFactory, ThemeFactory
+from requests_app.models import ImportJob, WebhookSubscription
+from tests.factories import (
+    AlignmentFactory,
+    AskFactory,
+    DealFactory,
+    EscalationFactory,
+    FeatureRequestFactory,
+    ThemeFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -90,13 +98,61 @@ RULES: dict[str, Rule] = {
     "strategy:escalation": Rule(only("exec"), kwargs=lambda s: {"pk": s["escalation"].pk}),
     "strategy:portfolio": Rule(only("exec")),
     "strategy:audit": Rule(only("exec")),
+    # CRM import pages: superusers and staff users (sales operations).
+    "requests_app:imports": Rule(only()),
+    "requests_app:import_job": Rule(only(), kwargs=lambda s: {"pk": s["import_job"].pk}),
 }
+# The REST API: anonymous 401, no role 403, any role may read; writes are checked per role in
+# tests/requests_app/test_api.py and tests/strategy/test_api.py. The API parses JSON only, so
+# the empty form posts of this matrix get 415 from the roles allowed to write.
+API_READ = only("sales", "product", "exec")
+RULES.update(
+    {
+        # The schema and its docs page describe the API, not its data: public.
+        "schema": Rule(everyone(200, anonymous=200)),
+        "api-docs": Rule(everyone(200, anonymous=200)),
+        # GET on the token endpoint and the signed CRM hook: POST only, for everyone.
+        "api:token": Rule(everyone(405, anonymous=405)),
+        "api:crm-deals-webhook": Rule(everyone(405, anonymous=405)),
+        "api:account-list": Rule(API_READ),
+        "api:account-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["deal"].account_id}),
+        "api:deal-list": Rule(API_READ),
+        "api:deal-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["deal"].pk}),
+        "api:ask-list": Rule(API_READ),
+        "api:ask-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["ask"].pk}),
+        "api:request-list": Rule(API_READ),
+        "api:request-detail": Rule(API_READ, **REQUEST_PK),
+        "api:request-score": Rule(API_READ, **REQUEST_PK),
+        "api:request-decisions": Rule(API_READ, **REQUEST_PK),
+        "api:theme-list": Rule(API_READ),
+        "api:theme-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["theme"].pk}),
+        "api:alignment-list": Rule(API_READ),
+        "api:alignment-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["alignment"].pk}),
+        "api:policy": Rule(API_READ),
+        "api:escalation-list": Rule(API_READ),
+        "api:escalation-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["escalation"].pk}),
+        "api:escalation-resolve": Rule(
+            only("exec", ok=415),
+            method="post",
+            kwargs=lambda s: {"pk": s["escalation"].pk},
+        ),
+        # Webhook subscriptions: superusers only.
+        "api:webhook-list": Rule(only()),
+        "api:webhook-detail": Rule(only(), kwargs=lambda s: {"pk": s["webhook"].pk}),
+        "api:webhook-deliveries": Rule(only(), kwargs=lambda s: {"pk": s["webhook"].pk}),
+    }
+)
 # The Django admin: staff only. Its index, every change list and every add form are checked;
 # the object pages go through the same ``admin_view`` guard.
 ADMIN_NAMESPACE = "admin"
 ADMIN_OUTCOMES = {**everyone(302, anonymous=302), "admin": 200}
 # Admin pages that even a superuser may not use: the audit trail is append-only.
-ADMIN_FORBIDDEN = {"admin:requests_app_auditevent_add"}
+ADMIN_FORBIDDEN = {
+    "admin:requests_app_auditevent_add",
+    # Import jobs come from uploads and deliveries from events, never from an admin form.
+    "admin:requests_app_importjob_add",
+    "admin:requests_app_webhookdelivery_add",
+}
 
 
 def _patterns(resolver=None, namespace: str = "", prefix: str = ""):
@@ -131,10 +187,21 @@ def test_every_url_pattern_has_a_rule():
 @pytest.fixture
 def samples(users):
     request = FeatureRequestFactory(created_by=users["sales"])
+    theme = ThemeFactory()
+    deal = DealFactory(owner=users["sales"])
     return {
         "request": request,
-        "theme": ThemeFactory(),
+        "theme": theme,
         "escalation": EscalationFactory(request=request, raised_by=users["sales"]),
+        "deal": deal,
+        "ask": AskFactory(request=request, account=deal.account, deal=deal),
+        "alignment": AlignmentFactory(request=request, theme=theme),
+        "webhook": WebhookSubscription.objects.create(
+            url="http://127.0.0.1:9/hook", secret="s" * 32, events=["request.created"]
+        ),
+        "import_job": ImportJob.objects.create(
+            created_by=users["admin"], filename="deals.csv", content="x"
+        ),
         **users,
     }
 
