@@ -187,17 +187,22 @@ def requests_search(*, query: str) -> QuerySet[FeatureRequest]:
 
 # --- Duplicate suggestions -------------------------------------------------------------------
 #
-# PostgreSQL: BM25 over the posting list that migration 0004 keeps current with triggers. The
-# query's words are looked up in the term table (document frequency), the SUGGEST_MAX_TERMS rarest
-# ones are kept (a whole pasted description still finds matches: any word may match, rare words
-# weigh most), and the postings of those words are scored with BM25 (title occurrences count
-# TITLE_WEIGHT times, set in the migration). Three queries: term statistics, ranking, rows.
+# PostgreSQL: BM25 over the posting list of open requests that migration 0004 keeps current with
+# triggers. The query's words are looked up in the term table (document frequency); the rarest
+# ones are kept, up to SUGGEST_MAX_TERMS words and SUGGEST_MAX_POSTINGS postings (a whole pasted
+# description still finds matches: any word may match, rare words weigh most), and the postings
+# of those words are scored with BM25 (title occurrences count three times, set in the
+# migration). Three queries: term statistics, ranking, rows.
 # Other databases: word overlap computed in Python over the open requests (small installs only).
 
 SUGGEST_MAX_TERMS = 24
+SUGGEST_MIN_TERMS = 3
+SUGGEST_MAX_POSTINGS = 5_000
 BM25_K1 = 1.2
 BM25_B = 0.75
 SUGGEST_MAX_CHARS = 20_000
+# Pages hide matches scoring below this share of the best one.
+SUGGEST_PAGE_MIN_SHARE = 0.3
 
 _TERMS_SQL = """
 SELECT t.word, t.qtf, coalesce(s.ndoc, 0)
@@ -215,10 +220,7 @@ SELECT p.request_id,
            / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / %(avgdl)s))) AS score
 FROM requests_app_searchposting p
 JOIN q ON q.word = p.word
-JOIN requests_app_featurerequest f ON f.id = p.request_id
-WHERE p.word = ANY(%(words)s::text[])
-  AND f.status = ANY(%(statuses)s::text[])
-  AND f.id <> %(exclude)s
+WHERE p.word = ANY(%(words)s::text[]) AND p.request_id <> %(exclude)s
 GROUP BY p.request_id
 ORDER BY score DESC, p.request_id DESC
 LIMIT %(limit)s
@@ -239,12 +241,23 @@ def _rank_postgres(text: str, limit: int, exclude_id: int | None) -> list[tuple[
             return []
         avgdl = max(total_length / docs, 1.0)
         weighted = []
+        df_of = {word: df for word, _, df in terms}
         for word, qtf, df in terms:
             idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
             # A word repeated in the query counts more, but only logarithmically.
             weighted.append((idf * (1 + math.log(qtf)), word))
         weighted.sort(reverse=True)
-        chosen = weighted[:SUGGEST_MAX_TERMS]
+        # Rarest first, within a budget of postings: the cost of the ranking query stays bounded
+        # however large the base grows, and common words add little to BM25 anyway.
+        chosen, postings = [], 0
+        for weight, word in weighted:
+            df = df_of[word]
+            if len(chosen) >= SUGGEST_MAX_TERMS:
+                break
+            if chosen and len(chosen) >= SUGGEST_MIN_TERMS and postings + df > SUGGEST_MAX_POSTINGS:
+                continue
+            chosen.append((weight, word))
+            postings += df
         cursor.execute(
             _RANK_SQL,
             {
@@ -253,7 +266,6 @@ def _rank_postgres(text: str, limit: int, exclude_id: int | None) -> list[tuple[
                 "k1": BM25_K1,
                 "b": BM25_B,
                 "avgdl": avgdl,
-                "statuses": [str(s) for s in OPEN_STATUSES],
                 "exclude": exclude_id or 0,
                 "limit": limit,
             },
@@ -314,14 +326,16 @@ def _rank_overlap(text: str, limit: int, exclude_id: int | None) -> list[tuple[i
 
 
 def duplicate_suggestions(
-    *, text: str, limit: int = 5, exclude_id: int | None = None
+    *, text: str, limit: int = 5, exclude_id: int | None = None, min_share: float = 0.0
 ) -> list[FeatureRequest]:
     """The open requests closest to ``text`` (a title, a problem, or both), best first.
 
     Relevance is over any of the words, not all of them, so a whole description still matches.
     Each row carries ``relevance``, ``accounts_count`` (distinct accounts asking) and
     ``revenue_at_stake`` (sum of the open deals linked through asks, each deal once).
-    ``exclude_id`` leaves one request out (the one being edited). Empty text: no suggestions.
+    ``exclude_id`` leaves one request out (the one being edited). ``min_share`` drops matches
+    scoring below that share of the best one (pages use it to hide a weak tail; evaluation
+    does not). Empty text: no suggestions.
     Three queries on PostgreSQL, two elsewhere, whatever the number of requests.
     """
     text = (text or "").strip()[:SUGGEST_MAX_CHARS]
@@ -334,6 +348,8 @@ def duplicate_suggestions(
         ranked = _rank_overlap(text, limit, exclude_id)
     if not ranked:
         return []
+    floor = ranked[0][1] * min_share
+    ranked = [(pk, relevance) for pk, relevance in ranked if relevance >= floor]
     by_pk = suggestion_rows(ids=[pk for pk, _ in ranked])
     out = []
     for pk, relevance in ranked:
