@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 
 from django.db import connection
 from django.db.models import (
@@ -297,6 +298,12 @@ def _words(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=20_000)
+def _word_set(text: str) -> frozenset[str]:
+    # Requests are read far more often than written: tokenise each text once per process.
+    return frozenset(_words(text))
+
+
 def _rank_overlap(text: str, limit: int, exclude_id: int | None) -> list[tuple[int, float]]:
     query = Counter(_words(text))
     if not query:
@@ -307,7 +314,7 @@ def _rank_overlap(text: str, limit: int, exclude_id: int | None) -> list[tuple[i
         .values_list("pk", "title", "problem", "desired_outcome")
     )
     documents = {
-        pk: (set(_words(title)), set(_words(f"{problem} {outcome}")))
+        pk: (_word_set(title), _word_set(f"{problem} {outcome}"))
         for pk, title, problem, outcome in rows
     }
     df = Counter(word for title, body in documents.values() for word in title | body)
