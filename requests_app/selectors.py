@@ -193,7 +193,8 @@ def requests_search(*, query: str) -> QuerySet[FeatureRequest]:
 # ones are kept, up to SUGGEST_MAX_TERMS words and SUGGEST_MAX_POSTINGS postings (a whole pasted
 # description still finds matches: any word may match, rare words weigh most), and the postings
 # of those words are scored with BM25 (title occurrences count three times, set in the
-# migration). Three queries: term statistics, ranking, rows.
+# migration). Three queries: term statistics, ranking, rows; a fourth (trigram match on titles)
+# only when a short text leaves BM25 short of ``limit``.
 # Other databases: word overlap computed in Python over the open requests (small installs only).
 
 SUGGEST_MAX_TERMS = 24
@@ -228,7 +229,38 @@ LIMIT %(limit)s
 """
 
 
+# A title being typed ("bulk exp") has half-words that stemming cannot match; the trigram index on
+# the title (migration 0004) finds those when BM25 leaves room.
+_TITLE_SQL = """
+SELECT id FROM requests_app_featurerequest
+WHERE %(text)s <%% title AND status = ANY(%(statuses)s::text[]) AND id <> ALL(%(skip)s::bigint[])
+ORDER BY word_similarity(%(text)s, title) DESC, id DESC
+LIMIT %(limit)s
+"""
+TITLE_MATCH_MAX_CHARS = 120
+
+
 def _rank_postgres(text: str, limit: int, exclude_id: int | None) -> list[tuple[int, float]]:
+    ranked = _rank_bm25(text, limit, exclude_id)
+    if len(ranked) < limit and len(text) <= TITLE_MATCH_MAX_CHARS:
+        skip = [pk for pk, _ in ranked] + [exclude_id or 0]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _TITLE_SQL,
+                {
+                    "text": text,
+                    "statuses": [str(s) for s in OPEN_STATUSES],
+                    "skip": skip,
+                    "limit": limit - len(ranked),
+                },
+            )
+            # Ranked after every BM25 match, with a relevance just below the weakest of them.
+            floor = ranked[-1][1] if ranked else 1.0
+            ranked += [(pk, floor * 0.99) for (pk,) in cursor.fetchall()]
+    return ranked
+
+
+def _rank_bm25(text: str, limit: int, exclude_id: int | None) -> list[tuple[int, float]]:
     with connection.cursor() as cursor:
         cursor.execute(_TERMS_SQL, [text])
         rows = cursor.fetchall()
@@ -343,7 +375,7 @@ def duplicate_suggestions(
     ``exclude_id`` leaves one request out (the one being edited). ``min_share`` drops matches
     scoring below that share of the best one (pages use it to hide a weak tail; evaluation
     does not). Empty text: no suggestions.
-    Three queries on PostgreSQL, two elsewhere, whatever the number of requests.
+    At most four queries on PostgreSQL, two elsewhere, whatever the number of requests.
     """
     text = (text or "").strip()[:SUGGEST_MAX_CHARS]
     limit = max(1, min(int(limit), 50))
