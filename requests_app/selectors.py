@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 
 from django.db import connection
 from django.db.models import (
@@ -187,17 +188,23 @@ def requests_search(*, query: str) -> QuerySet[FeatureRequest]:
 
 # --- Duplicate suggestions -------------------------------------------------------------------
 #
-# PostgreSQL: BM25 over the posting list that migration 0004 keeps current with triggers. The
-# query's words are looked up in the term table (document frequency), the SUGGEST_MAX_TERMS rarest
-# ones are kept (a whole pasted description still finds matches: any word may match, rare words
-# weigh most), and the postings of those words are scored with BM25 (title occurrences count
-# TITLE_WEIGHT times, set in the migration). Three queries: term statistics, ranking, rows.
+# PostgreSQL: BM25 over the posting list of open requests that migration 0004 keeps current with
+# triggers. The query's words are looked up in the term table (document frequency); the rarest
+# ones are kept, up to SUGGEST_MAX_TERMS words and SUGGEST_MAX_POSTINGS postings (a whole pasted
+# description still finds matches: any word may match, rare words weigh most), and the postings
+# of those words are scored with BM25 (title occurrences count three times, set in the
+# migration). Three queries: term statistics, ranking, rows; a fourth (trigram match on titles)
+# only when a short text leaves BM25 short of ``limit``.
 # Other databases: word overlap computed in Python over the open requests (small installs only).
 
 SUGGEST_MAX_TERMS = 24
+SUGGEST_MIN_TERMS = 3
+SUGGEST_MAX_POSTINGS = 5_000
 BM25_K1 = 1.2
 BM25_B = 0.75
 SUGGEST_MAX_CHARS = 20_000
+# Pages hide matches scoring below this share of the best one.
+SUGGEST_PAGE_MIN_SHARE = 0.3
 
 _TERMS_SQL = """
 SELECT t.word, t.qtf, coalesce(s.ndoc, 0)
@@ -215,17 +222,45 @@ SELECT p.request_id,
            / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / %(avgdl)s))) AS score
 FROM requests_app_searchposting p
 JOIN q ON q.word = p.word
-JOIN requests_app_featurerequest f ON f.id = p.request_id
-WHERE p.word = ANY(%(words)s::text[])
-  AND f.status = ANY(%(statuses)s::text[])
-  AND f.id <> %(exclude)s
+WHERE p.word = ANY(%(words)s::text[]) AND p.request_id <> %(exclude)s
 GROUP BY p.request_id
 ORDER BY score DESC, p.request_id DESC
 LIMIT %(limit)s
 """
 
 
+# A title being typed ("bulk exp") has half-words that stemming cannot match; the trigram index on
+# the title (migration 0004) finds those when BM25 leaves room.
+_TITLE_SQL = """
+SELECT id FROM requests_app_featurerequest
+WHERE %(text)s <%% title AND status = ANY(%(statuses)s::text[]) AND id <> ALL(%(skip)s::bigint[])
+ORDER BY word_similarity(%(text)s, title) DESC, id DESC
+LIMIT %(limit)s
+"""
+TITLE_MATCH_MAX_CHARS = 120
+
+
 def _rank_postgres(text: str, limit: int, exclude_id: int | None) -> list[tuple[int, float]]:
+    ranked = _rank_bm25(text, limit, exclude_id)
+    if len(ranked) < limit and len(text) <= TITLE_MATCH_MAX_CHARS:
+        skip = [pk for pk, _ in ranked] + [exclude_id or 0]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _TITLE_SQL,
+                {
+                    "text": text,
+                    "statuses": [str(s) for s in OPEN_STATUSES],
+                    "skip": skip,
+                    "limit": limit - len(ranked),
+                },
+            )
+            # Ranked after every BM25 match, with a relevance just below the weakest of them.
+            floor = ranked[-1][1] if ranked else 1.0
+            ranked += [(pk, floor * 0.99) for (pk,) in cursor.fetchall()]
+    return ranked
+
+
+def _rank_bm25(text: str, limit: int, exclude_id: int | None) -> list[tuple[int, float]]:
     with connection.cursor() as cursor:
         cursor.execute(_TERMS_SQL, [text])
         rows = cursor.fetchall()
@@ -239,12 +274,23 @@ def _rank_postgres(text: str, limit: int, exclude_id: int | None) -> list[tuple[
             return []
         avgdl = max(total_length / docs, 1.0)
         weighted = []
+        df_of = {word: df for word, _, df in terms}
         for word, qtf, df in terms:
             idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
             # A word repeated in the query counts more, but only logarithmically.
             weighted.append((idf * (1 + math.log(qtf)), word))
         weighted.sort(reverse=True)
-        chosen = weighted[:SUGGEST_MAX_TERMS]
+        # Rarest first, within a budget of postings: the cost of the ranking query stays bounded
+        # however large the base grows, and common words add little to BM25 anyway.
+        chosen, postings = [], 0
+        for weight, word in weighted:
+            df = df_of[word]
+            if len(chosen) >= SUGGEST_MAX_TERMS:
+                break
+            if chosen and len(chosen) >= SUGGEST_MIN_TERMS and postings + df > SUGGEST_MAX_POSTINGS:
+                continue
+            chosen.append((weight, word))
+            postings += df
         cursor.execute(
             _RANK_SQL,
             {
@@ -253,7 +299,6 @@ def _rank_postgres(text: str, limit: int, exclude_id: int | None) -> list[tuple[
                 "k1": BM25_K1,
                 "b": BM25_B,
                 "avgdl": avgdl,
-                "statuses": [str(s) for s in OPEN_STATUSES],
                 "exclude": exclude_id or 0,
                 "limit": limit,
             },
@@ -285,6 +330,12 @@ def _words(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=20_000)
+def _word_set(text: str) -> frozenset[str]:
+    # Requests are read far more often than written: tokenise each text once per process.
+    return frozenset(_words(text))
+
+
 def _rank_overlap(text: str, limit: int, exclude_id: int | None) -> list[tuple[int, float]]:
     query = Counter(_words(text))
     if not query:
@@ -295,7 +346,7 @@ def _rank_overlap(text: str, limit: int, exclude_id: int | None) -> list[tuple[i
         .values_list("pk", "title", "problem", "desired_outcome")
     )
     documents = {
-        pk: (set(_words(title)), set(_words(f"{problem} {outcome}")))
+        pk: (_word_set(title), _word_set(f"{problem} {outcome}"))
         for pk, title, problem, outcome in rows
     }
     df = Counter(word for title, body in documents.values() for word in title | body)
@@ -314,15 +365,17 @@ def _rank_overlap(text: str, limit: int, exclude_id: int | None) -> list[tuple[i
 
 
 def duplicate_suggestions(
-    *, text: str, limit: int = 5, exclude_id: int | None = None
+    *, text: str, limit: int = 5, exclude_id: int | None = None, min_share: float = 0.0
 ) -> list[FeatureRequest]:
     """The open requests closest to ``text`` (a title, a problem, or both), best first.
 
     Relevance is over any of the words, not all of them, so a whole description still matches.
     Each row carries ``relevance``, ``accounts_count`` (distinct accounts asking) and
     ``revenue_at_stake`` (sum of the open deals linked through asks, each deal once).
-    ``exclude_id`` leaves one request out (the one being edited). Empty text: no suggestions.
-    Three queries on PostgreSQL, two elsewhere, whatever the number of requests.
+    ``exclude_id`` leaves one request out (the one being edited). ``min_share`` drops matches
+    scoring below that share of the best one (pages use it to hide a weak tail; evaluation
+    does not). Empty text: no suggestions.
+    At most four queries on PostgreSQL, two elsewhere, whatever the number of requests.
     """
     # NUL characters cannot reach PostgreSQL; the form reports them, suggestions ignore them.
     text = (text or "").replace("\x00", " ").strip()[:SUGGEST_MAX_CHARS]
@@ -335,6 +388,8 @@ def duplicate_suggestions(
         ranked = _rank_overlap(text, limit, exclude_id)
     if not ranked:
         return []
+    floor = ranked[0][1] * min_share
+    ranked = [(pk, relevance) for pk, relevance in ranked if relevance >= floor]
     by_pk = suggestion_rows(ids=[pk for pk, _ in ranked])
     out = []
     for pk, relevance in ranked:

@@ -837,7 +837,7 @@ SALES_EDITABLE_FIELDS = ("title", "problem", "desired_outcome", "who_affected", 
 
 @transaction.atomic
 def request_update(*, actor, request: FeatureRequest, **changes: Any) -> FeatureRequest:
-    """The submitter edits the wording of their own request while it is still new.
+    """The submitter (or a superuser) edits the wording of a request while it is still new.
 
     Only :data:`SALES_EDITABLE_FIELDS` may change (never status, effort, scores or themes). The
     write is conditional on the status still being new, so an edit racing a product decision
@@ -848,7 +848,7 @@ def request_update(*, actor, request: FeatureRequest, **changes: Any) -> Feature
     unknown = set(changes) - set(SALES_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
-    if actor is None or request.created_by_id != actor.pk:
+    if actor is None or (request.created_by_id != actor.pk and not actor.is_superuser):
         raise PermissionDenied("Only the rep who submitted a request may edit it.")
     before = snapshot(request, list(SALES_EDITABLE_FIELDS))
     for field, value in changes.items():

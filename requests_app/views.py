@@ -76,7 +76,9 @@ def _form_context(request_form: RequestForm, evidence: EvidenceForm, **extra) ->
         "deal_options": (selectors.open_deals_of_account(account_id=account.pk) if account else []),
         "picked_deal": str(deal_id),
         "stages": OPEN_STAGE_CHOICES,
-        "suggestions": selectors.duplicate_suggestions(text=request_form.suggestion_text()),
+        "suggestions": selectors.duplicate_suggestions(
+            text=request_form.suggestion_text(), min_share=selectors.SUGGEST_PAGE_MIN_SHARE
+        ),
         **extra,
     }
 
@@ -153,7 +155,9 @@ def request_suggestions(request):
         exclude = int(request.GET.get("exclude", "")) or None
     except ValueError:
         exclude = None
-    suggestions = selectors.duplicate_suggestions(text=text, exclude_id=exclude)
+    suggestions = selectors.duplicate_suggestions(
+        text=text, exclude_id=exclude, min_share=selectors.SUGGEST_PAGE_MIN_SHARE
+    )
     return render(
         request,
         "requests_app/_suggestions.html",

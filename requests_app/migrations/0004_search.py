@@ -1,11 +1,14 @@
 """Duplicate search on PostgreSQL: a BM25 posting list kept current by triggers.
 
 ``search_vector`` is a stored generated column (title weighted A, problem B, desired outcome C).
-Statement-level triggers keep ``requests_app_searchposting`` (one row per request and lexeme with
-its title-weighted term frequency and the request's length) and ``requests_app_searchterm``
-(document frequency per lexeme; the row with the empty word holds the number of requests and the
-sum of their lengths) in step with every insert, update, delete and truncate, set-wise, so bulk
-loads stay fast. A trigram GIN index on the title serves short, half-typed queries.
+Statement-level triggers keep ``requests_app_searchposting`` (one row per *open* request and
+lexeme with its title-weighted term frequency and the request's length) and
+``requests_app_searchterm`` (document frequency per lexeme over open requests; the row with the
+empty word holds the number of open requests and the sum of their lengths) in step with every
+insert, update, delete and truncate, set-wise, so bulk loads stay fast. Only open requests are
+suggested as duplicates, so closed ones cost nothing at query time. OPEN_STATUSES below mirrors
+``requests_app.models.OPEN_STATUSES``; a change there needs a migration that replaces the
+function. A trigram GIN index on the title serves short, half-typed queries.
 On other databases the migration does nothing: the selector falls back to word overlap.
 """
 
@@ -55,6 +58,7 @@ LANGUAGE sql AS $$
            length(f.search_vector)
     FROM requests_app_featurerequest f CROSS JOIN LATERAL unnest(f.search_vector) u
     WHERE f.id = ANY(ids)
+      AND f.status IN ('new', 'under_review', 'needs_info', 'accepted', 'in_progress', 'deferred')
     RETURNING word, request_id, dl
   ),
   delta AS (
@@ -83,7 +87,7 @@ CREATE FUNCTION requests_app_search_after_update() RETURNS trigger LANGUAGE plpg
 BEGIN
   PERFORM requests_app_search_reindex(ARRAY(
     SELECT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id
-    WHERE n.search_vector IS DISTINCT FROM o.search_vector
+    WHERE n.search_vector IS DISTINCT FROM o.search_vector OR n.status IS DISTINCT FROM o.status
   ));
   RETURN NULL;
 END $$;

@@ -10,7 +10,13 @@ import pytest
 from django.utils import timezone
 
 from requests_app.models import Ask, Deal, FeatureRequest
-from tests.factories import AccountFactory, AskFactory, DealFactory, FeatureRequestFactory
+from tests.factories import (
+    AccountFactory,
+    AskFactory,
+    DealFactory,
+    DecisionFactory,
+    FeatureRequestFactory,
+)
 
 from .conftest import login
 
@@ -109,3 +115,35 @@ def test_sales_journey(page, screenshot, users):
     page.wait_for_load_state("networkidle")
     assert page.get_by_text("St Mary pilot").is_visible()
     screenshot("sales-06-my-deals")
+
+
+def test_rep_escalates_a_declined_request(page, screenshot, users):
+    sales = users["sales"]
+    request = FeatureRequestFactory(
+        title="Custom PDF invoice layout", created_by=sales, status="declined"
+    )
+    acme = AccountFactory(name="Acme Rockets")
+    deal = DealFactory(
+        account=acme, name="Acme renewal 2027", amount=Decimal("1200000"), owner=sales
+    )
+    AskFactory(request=request, account=acme, deal=deal, created_by=sales)
+    DecisionFactory(
+        request=request,
+        decided_by=users["product"],
+        rationale="Serves one customer and is off the 2027 themes.",
+    )
+    login(page, "sales")
+    page.get_by_role("link", name="Escalate").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Serves one customer and is off the 2027 themes.").is_visible()
+    page.get_by_label("Acme renewal 2027").check()
+    page.get_by_label("Business case").fill("Acme churns at renewal without branded invoices.")
+    page.get_by_label("What are you asking for?").fill("Build it by 2027-Q1.")
+    screenshot("sales-07-escalate")
+    page.get_by_role("button", name="Escalate to executives").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_text("Escalated. Executives have been notified.").is_visible()
+    assert page.get_by_text("Escalated · due").is_visible()
+    assert page.get_by_role("link", name="Escalate").count() == 0
+    screenshot("sales-08-escalated")
+    assert request.escalations.get().deals.get() == deal

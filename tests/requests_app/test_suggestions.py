@@ -113,3 +113,11 @@ def test_suggestions_endpoint_renders_the_add_button(client, sales_user, corpus)
     assert f'name="add_to" value="{corpus["export"].pk}"' in body
     response = client.get(url, {"title": "", "problem": ""})
     assert "add_to" not in response.content.decode()
+
+
+def test_half_typed_title_words_match_on_postgresql(corpus, settings):
+    if not settings.IS_POSTGRES:
+        pytest.skip("trigram matching is PostgreSQL's; SQLite matches whole words only")
+    found = duplicate_suggestions(text="Offlin mod", limit=3)
+    assert corpus["mobile"] in found
+    assert corpus["sso"] not in found
