@@ -23,6 +23,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, Coalesce, Rank
+from django.urls import reverse
 from django.utils import timezone
 
 from requests_app.models import (
@@ -371,7 +372,12 @@ class BoardRows:
                 offset = max(0, start - self._scored_count)
                 rows += list(unscored[offset : offset + (stop - start - len(rows))])
         ranks = lens_ranks(self.filters, {row.pk: _lens_of(row) for row in rows})
+        # Reverse each route once per page, not three times per row.
+        triage_url = reverse("strategy:request_triage", args=[0])
+        why_url = reverse("strategy:request_why", args=[0])
         for row in rows:
+            row.triage_url = triage_url.replace("/0/", f"/{row.pk}/")
+            row.why_url = why_url.replace("/0/", f"/{row.pk}/")
             row.product_rank, row.sales_rank = ranks.get(row.pk, (0, 0))
             row.lens_gap = row.sales_rank - row.product_rank
         return rows
