@@ -10,10 +10,13 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
+
+from triage.roles import EXECUTIVE, has_role
 
 from .models import (
     DECISION_STATUS,
@@ -24,6 +27,9 @@ from .models import (
     Deal,
     Decision,
     DecisionKind,
+    Escalation,
+    EscalationOutcome,
+    EscalationStatus,
     FeatureRequest,
     Importance,
     Notification,
@@ -554,3 +560,390 @@ def request_merge(*, actor, source: FeatureRequest, target: FeatureRequest) -> F
         exclude=actor,
     )
     return target
+
+
+QUARTER_RE = r"^\d{4}-Q[1-4]$"
+ESCALATION_RESOLUTION_FIELDS = [
+    "status",
+    "outcome",
+    "resolution_rationale",
+    "compromise_terms",
+    "target_quarter",
+    "resolved_by",
+    "resolved_at",
+]
+# The request statuses a compromise may settle on: each is the outcome of a decision kind.
+COMPROMISE_STATUSES = {status: kind for kind, status in DECISION_STATUS.items()}
+
+
+def _resolution_kind(*, escalation: Escalation, request: FeatureRequest) -> str | None:
+    """The decision kind an upheld escalation confirms: the contested decision's, else the one
+    that leads to the request's current status."""
+    if escalation.contested_decision is not None:
+        return escalation.contested_decision.kind
+    return COMPROMISE_STATUSES.get(request.status)
+
+
+@transaction.atomic
+def escalation_resolve(
+    *,
+    actor,
+    escalation: Escalation,
+    outcome: str,
+    rationale: str,
+    target_quarter: str = "",
+    compromise_terms: str = "",
+    compromise_status: str = "",
+) -> Escalation:
+    """An executive settles an escalation, on the record.
+
+    - ``uphold``: the contested decision stands; the request keeps its status and a decision of
+      the same kind is recorded with the executive's rationale.
+    - ``overturn``: the request becomes accepted for ``target_quarter`` (``YYYY-Qn``, required).
+    - ``compromise``: the request moves to ``compromise_status`` (a status a decision can lead to:
+      accepted, declined, deferred, already possible, needs info) with ``compromise_terms`` in
+      words (required); ``target_quarter`` is optional and only kept for an accepted compromise.
+
+    ``rationale`` is required for every outcome. The resolution is recorded as a
+    :class:`Decision` with ``escalation`` set and ``decided_by`` = ``actor``; the request's
+    ``version`` is bumped (it is saved, so listeners to request changes see it).
+
+    Only executives and superusers may resolve (``PermissionDenied`` otherwise). Invalid input
+    raises ``ValidationError`` keyed by argument name, before anything is written. The escalation is
+    claimed with a conditional update on ``status=open``: when another executive resolved it first
+    (or it was never open) ``ConflictError`` is raised and nothing is written. The escalation and
+    the request are then saved as models, so listeners to their changes (score freshness) see them.
+
+    The requesters (:func:`request_followers`), the rep who escalated and the product managers who
+    decided on the request are notified after commit; the actor is not. Audited as
+    ``escalation.resolved``, ``decision.recorded`` and (when the status changes)
+    ``request.status_changed``.
+    """
+    if not has_role(actor, EXECUTIVE):
+        raise PermissionDenied("Only executives resolve escalations.")
+
+    rationale = (rationale or "").strip()
+    target_quarter = (target_quarter or "").strip().upper()
+    compromise_terms = (compromise_terms or "").strip()
+    errors: dict[str, str] = {}
+    if outcome not in EscalationOutcome.values:
+        errors["outcome"] = "Choose uphold, overturn or compromise."
+    if not rationale:
+        errors["rationale"] = "Say why: the requesters and product will read it."
+    if target_quarter and not re.match(QUARTER_RE, target_quarter):
+        errors["target_quarter"] = "Give the quarter as YYYY-Qn, for example 2027-Q1."
+    if outcome == EscalationOutcome.OVERTURN and not target_quarter:
+        errors["target_quarter"] = "Pick the quarter it ships in."
+    if outcome == EscalationOutcome.COMPROMISE:
+        if not compromise_terms:
+            errors["compromise_terms"] = "Describe the compromise in a sentence or two."
+        if compromise_status not in COMPROMISE_STATUSES:
+            errors["compromise_status"] = "Pick the status the request moves to."
+    if errors:
+        raise ValidationError(errors)
+
+    now = timezone.now()
+    # Claim: a conditional update that only an open, unclaimed escalation passes. It takes the row
+    # lock, so a second executive waits here and then finds it claimed (rowcount 0).
+    claimed = Escalation.objects.filter(
+        pk=escalation.pk, status=EscalationStatus.OPEN, resolved_at__isnull=True
+    ).update(resolved_at=now)
+    if not claimed:
+        raise ConflictError("This escalation has already been resolved.")
+    escalation = Escalation.objects.select_related("contested_decision", "raised_by").get(
+        pk=escalation.pk
+    )
+    request = FeatureRequest.objects.select_for_update().get(pk=escalation.request_id)
+    if outcome == EscalationOutcome.UPHOLD:
+        new_status = request.status
+        kind = _resolution_kind(escalation=escalation, request=request)
+        target_quarter = ""
+    elif outcome == EscalationOutcome.OVERTURN:
+        new_status = RequestStatus.ACCEPTED
+        kind = DecisionKind.ACCEPT
+    else:
+        new_status = compromise_status
+        kind = COMPROMISE_STATUSES[compromise_status]
+        if new_status != RequestStatus.ACCEPTED:
+            target_quarter = ""
+    if outcome != EscalationOutcome.COMPROMISE:
+        compromise_terms = ""
+
+    before = snapshot(escalation, ESCALATION_RESOLUTION_FIELDS)
+    before["resolved_at"] = None
+    escalation.status = EscalationStatus.RESOLVED
+    escalation.outcome = outcome
+    escalation.resolution_rationale = rationale
+    escalation.compromise_terms = compromise_terms
+    escalation.target_quarter = target_quarter
+    escalation.resolved_by = actor
+    # A model save (not a queryset update) so listeners to escalation changes see it resolve.
+    escalation.save(update_fields=ESCALATION_RESOLUTION_FIELDS)
+    audit_record(
+        actor=actor,
+        verb="escalation.resolved",
+        obj=escalation,
+        before=before,
+        after=snapshot(escalation, ESCALATION_RESOLUTION_FIELDS),
+    )
+
+    decision = None
+    if kind:
+        decision_rationale = rationale
+        if compromise_terms:
+            decision_rationale = f"{rationale}\n\nCompromise: {compromise_terms}"
+        decision = Decision.objects.create(
+            request=request,
+            kind=kind,
+            rationale=decision_rationale,
+            decided_by=actor,
+            target_quarter=target_quarter,
+            escalation=escalation,
+        )
+        audit_record(
+            actor=actor,
+            verb="decision.recorded",
+            obj=decision,
+            after=snapshot(decision, ["request", "kind", "target_quarter", "escalation"]),
+        )
+
+    old_status = request.status
+    request.status = new_status
+    request.version += 1
+    request.save(update_fields=["status", "version", "updated_at"])
+    if new_status != old_status:
+        audit_record(
+            actor=actor,
+            verb="request.status_changed",
+            obj=request,
+            before={"status": old_status},
+            after={"status": new_status, "escalation": escalation.pk},
+        )
+
+    deciders = {
+        d.decided_by
+        for d in Decision.objects.filter(request=request, escalation__isnull=True)
+        .exclude(decided_by=None)
+        .select_related("decided_by")
+        if d.decided_by.is_active
+    }
+    recipients = request_followers(request=request) | deciders
+    if escalation.raised_by is not None:
+        recipients.add(escalation.raised_by)
+    name = actor.get_full_name() or actor.get_username()
+    summary = {
+        EscalationOutcome.UPHOLD: "upheld the decision",
+        EscalationOutcome.OVERTURN: f"overturned the decision: accepted for {target_quarter}",
+        EscalationOutcome.COMPROMISE: (
+            f"settled on a compromise: {RequestStatus(new_status).label.lower()}"
+        ),
+    }[outcome]
+    notify(
+        recipients=recipients,
+        verb="escalation.resolved",
+        message=f"{name} {summary} on “{request.title}”. {rationale}",
+        request=request,
+        exclude=actor,
+    )
+    return escalation
+
+
+# --- Sales journey: intake, own edits, escalations ----------------------------------------------
+
+
+def business_days_after(start: dt.datetime, days: int) -> dt.datetime:
+    """``start`` moved forward by ``days`` working days (Saturday and Sunday skipped)."""
+    current = start
+    remaining = days
+    while remaining > 0:
+        current += dt.timedelta(days=1)
+        if current.weekday() < 5:
+            remaining -= 1
+    return current
+
+
+@transaction.atomic
+def request_intake(
+    *,
+    actor,
+    account: Account | None,
+    importance: str,
+    note: str = "",
+    prospect_name: str = "",
+    prospect_segment: str = Segment.SMB,
+    deal: Deal | None = None,
+    new_deal: dict | None = None,
+    into: FeatureRequest | None = None,
+    fields: dict | None = None,
+) -> tuple[FeatureRequest, Ask]:
+    """Record a rep's evidence: on a new request (``fields``) or on an existing one (``into``).
+
+    The account is ``account``, or a new prospect named ``prospect_name``. The deal at stake is
+    ``deal`` (an open deal of that account), or a new one from ``new_deal`` (name, amount, stage,
+    close_date; owned by the actor), or none. Everything happens in one transaction: a failure
+    leaves no half-created prospect or deal. Adding to an existing request notifies its
+    followers; a merged request forwards the ask to the request it was merged into.
+    """
+    if (into is None) == (fields is None):
+        raise ValueError("Give exactly one of into= or fields=.")
+    if account is None:
+        if not prospect_name.strip():
+            raise ValidationError({"account": "Pick the account that needs this."})
+        account = account_create(
+            actor=actor, name=prospect_name, segment=prospect_segment, is_customer=False
+        )
+    if deal is not None:
+        if deal.account_id != account.pk:
+            raise ValidationError({"deal": f"That deal belongs to {deal.account}, not {account}."})
+        if not deal.is_open:
+            raise ValidationError({"deal": "That deal is closed; pick an open one."})
+    elif new_deal:
+        deal = deal_create(actor=actor, account=account, owner=actor, **new_deal)
+    if into is None:
+        request = request_submit(
+            actor=actor,
+            account=account,
+            deal=deal,
+            importance=importance,
+            note=note,
+            **fields,
+        )
+        return request, request.asks.get()
+    ask = ask_add(
+        actor=actor, request=into, account=account, deal=deal, importance=importance, note=note
+    )
+    target = ask.request
+    notify(
+        recipients=request_followers(request=target),
+        verb="ask.added",
+        message=f"{_name(actor)} added {account} to “{target.title}”.",
+        request=target,
+        exclude=actor,
+    )
+    return target, ask
+
+
+def _name(user) -> str:
+    if user is None:
+        return "Someone"
+    return user.get_full_name() or user.get_username()
+
+
+SALES_EDITABLE_FIELDS = ("title", "problem", "desired_outcome", "who_affected", "product_area")
+
+
+@transaction.atomic
+def request_update(*, actor, request: FeatureRequest, **changes: Any) -> FeatureRequest:
+    """The submitter edits the wording of their own request while it is still new.
+
+    Only :data:`SALES_EDITABLE_FIELDS` may change (never status, effort, scores or themes). The
+    write is conditional on the status still being new, so an edit racing a product decision
+    raises :class:`ConflictError` instead of rewriting a request product has already decided.
+    """
+    from .models import RequestStatus
+
+    unknown = set(changes) - set(SALES_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    if actor is None or request.created_by_id != actor.pk:
+        raise PermissionDenied("Only the rep who submitted a request may edit it.")
+    before = snapshot(request, list(SALES_EDITABLE_FIELDS))
+    for field, value in changes.items():
+        setattr(request, field, value.strip() if isinstance(value, str) else value)
+    request.full_clean()
+    updated = FeatureRequest.objects.filter(pk=request.pk, status=RequestStatus.NEW).update(
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+        **{field: getattr(request, field) for field in SALES_EDITABLE_FIELDS},
+    )
+    if not updated:
+        raise ConflictError(
+            "Product has already picked this request up; it can no longer be edited."
+        )
+    request.refresh_from_db()
+    after = snapshot(request, list(SALES_EDITABLE_FIELDS))
+    if after != before:
+        audit_record(actor=actor, verb="request.updated", obj=request, before=before, after=after)
+    return request
+
+
+ESCALATABLE_STATUSES = ("declined", "deferred")
+
+
+@transaction.atomic
+def escalation_open(
+    *,
+    actor,
+    request: FeatureRequest,
+    deals,
+    business_case: str,
+    outcome_requested: str,
+) -> Escalation:
+    """Sales contests the decision on a declined or deferred request.
+
+    Rules: only declined or deferred requests; at most one open escalation per request (checked
+    under a row lock on the request, and by a unique constraint); the deals must be open deals
+    linked to the request by an ask; business case and outcome are required. The escalation is
+    due ``ESCALATION_SLA_BUSINESS_DAYS`` business days from now and contests the latest decision.
+    Executives are notified (emails after commit).
+    """
+    from django.contrib.auth import get_user_model
+
+    from .models import EscalationStatus
+
+    locked = FeatureRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status not in ESCALATABLE_STATUSES:
+        raise ValidationError(
+            "Only a declined or deferred request can be escalated; this one is "
+            f"{locked.get_status_display().lower()}."
+        )
+    if Escalation.objects.filter(request=locked, status=EscalationStatus.OPEN).exists():
+        raise ConflictError("This request already has an open escalation.")
+    business_case, outcome_requested = business_case.strip(), outcome_requested.strip()
+    errors = {}
+    if not business_case:
+        errors["business_case"] = "Explain what is at stake for the customer and the deal."
+    if not outcome_requested:
+        errors["outcome_requested"] = "Say what you are asking for."
+    deals = list(deals)
+    linked = set(
+        Ask.objects.filter(request=locked, deal__isnull=False).values_list("deal_id", flat=True)
+    )
+    if any(deal.pk not in linked or not deal.is_open for deal in deals):
+        errors["deals"] = "Only open deals recorded on this request can be put at stake."
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    escalation = Escalation(
+        request=locked,
+        contested_decision=locked.decisions.order_by("-decided_at", "-pk").first(),
+        raised_by=actor,
+        business_case=business_case,
+        outcome_requested=outcome_requested,
+        due_at=business_days_after(now, settings.ESCALATION_SLA_BUSINESS_DAYS),
+    )
+    escalation.save()
+    escalation.deals.set(deals)
+    audit_record(
+        actor=actor,
+        verb="escalation.opened",
+        obj=escalation,
+        after={
+            "request": locked.pk,
+            "deals": sorted(d.pk for d in deals),
+            "outcome_requested": outcome_requested,
+            "due_at": escalation.due_at.isoformat(),
+        },
+    )
+    User = get_user_model()
+    executives = User.objects.filter(groups__name="Executive", is_active=True).distinct()
+    at_stake = sum((d.amount for d in deals), Decimal(0))
+    stake = f" (${at_stake:,.0f} at stake)" if at_stake else ""
+    notify(
+        recipients=set(executives),
+        verb="escalation.opened",
+        message=f"{_name(actor)} escalated “{locked.title}”{stake}.",
+        request=locked,
+        exclude=actor,
+    )
+    return escalation

@@ -329,6 +329,7 @@ def scores_recompute_stale(
 
 def _recompute_batch(ids: list[int], run: _Run) -> int:
     ctx = run.ctx
+    own_transaction = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         locked = {
             pk: (total, computed_at, stale_cause)
@@ -353,7 +354,9 @@ def _recompute_batch(ids: list[int], run: _Run) -> int:
             ]
             results = [scoring.score_request(item, ctx) for item in merged]
             _upsert(results, ctx)
-            written = scoring_sql.upsert_scores(batch, ctx, top_n=scoring.TOP_N)
+            written = scoring_sql.upsert_scores(
+                batch, ctx, top_n=scoring.TOP_N, own_transaction=own_transaction
+            )
         else:
             inputs = _inputs(batch, run)
             results = [scoring.score_request(inputs[pk], ctx) for pk in batch if pk in inputs]

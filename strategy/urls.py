@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import executive_views, views
 
 app_name = "strategy"
 
@@ -24,4 +24,8 @@ urlpatterns = [
     path("strategy/whatif/", views.policy_whatif, name="policy_whatif"),
     path("strategy/policy/", views.policy_save, name="policy_save"),
     path("strategy/progress/", views.recompute_progress, name="recompute_progress"),
+    path("escalations/", executive_views.escalation_queue, name="escalations"),
+    path("escalations/<int:pk>/", executive_views.escalation_detail, name="escalation"),
+    path("portfolio/", executive_views.portfolio, name="portfolio"),
+    path("audit/", executive_views.audit_log, name="audit"),
 ]

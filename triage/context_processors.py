@@ -23,7 +23,11 @@ def navigation(request) -> dict:
             ("Strategy", reverse("strategy:strategy")),
         ]
     if has_role(user, EXECUTIVE):
-        items += [("Escalations", reverse("requests_app:sponsor"))]
+        items += [
+            ("Escalations", reverse("strategy:escalations")),
+            ("Portfolio", reverse("strategy:portfolio")),
+            ("Audit log", reverse("strategy:audit")),
+        ]
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     current = request.path

@@ -45,7 +45,7 @@ def home_url_for(user) -> str:
     if has_role(user, PRODUCT) and not user.is_superuser:
         return reverse("strategy:board")
     if has_role(user, EXECUTIVE) and not user.is_superuser:
-        return reverse("requests_app:sponsor")
+        return reverse("strategy:escalations")
     if has_role(user, SALES) and not user.is_superuser:
         return reverse("requests_app:my_requests")
     if user.is_superuser:

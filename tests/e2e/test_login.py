@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
     [
         ("sales", "/requests/mine/", "My requests"),
         ("product", "/board/", "Triage board"),
-        ("exec", "/sponsor/", "Escalations"),
+        ("exec", "/escalations/", "Escalations"),
     ],
 )
 def test_role_lands_on_its_home(page, screenshot, users, role, path, heading):

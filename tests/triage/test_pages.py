@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.factories import FeatureRequestFactory
+from tests.factories import EscalationFactory, FeatureRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,10 @@ PAGES = [
     ("requests_app:my_deals", None, {"sales", "admin"}),
     ("requests_app:request_new", None, {"sales", "admin"}),
     ("requests_app:request_detail", "request", ALL),
-    ("requests_app:sponsor", None, {"exec", "admin"}),
+    ("strategy:escalations", None, {"exec", "admin"}),
+    ("strategy:escalation", "escalation", {"exec", "admin"}),
+    ("strategy:portfolio", None, {"exec", "admin"}),
+    ("strategy:audit", None, {"exec", "admin"}),
     ("requests_app:search", None, ALL),
     ("requests_app:notifications", None, ALL | {"norole"}),
     ("strategy:board", None, {"product", "admin"}),
@@ -27,6 +30,8 @@ PAGES = [
 def _url(name, kwargs):
     if kwargs == "request":
         return reverse(name, args=[FeatureRequestFactory().pk])
+    if kwargs == "escalation":
+        return reverse(name, args=[EscalationFactory().pk])
     return reverse(name)
 
 
@@ -49,7 +54,7 @@ def test_role_matrix(client, users, name, kwargs, allowed):
     [
         ("sales", "requests_app:my_requests"),
         ("product", "strategy:board"),
-        ("exec", "requests_app:sponsor"),
+        ("exec", "strategy:escalations"),
         ("admin", "strategy:board"),
         ("norole", "no_role"),
     ],
@@ -62,6 +67,17 @@ def test_login_form_lands_each_role_on_its_home(client, users, role, home):
     response = client.get(response["Location"])
     assert response.status_code == 302
     assert response["Location"] == reverse(home)
+
+
+def test_old_sponsor_address_leads_to_the_escalation_queue(client, users):
+    url = reverse("requests_app:sponsor")
+    assert client.get(url)["Location"].startswith(reverse("login"))
+    client.force_login(users["sales"])
+    assert client.get(url).status_code == 403
+    client.force_login(users["exec"])
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("strategy:escalations")
 
 
 def test_wrong_password_shows_error_and_keeps_username(client, users):
