@@ -81,7 +81,8 @@ class BulkStatusForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Any request number is acceptable here; the view loads the ones that exist.
         ids = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
-        self.fields["ids"].choices = [(v, v) for v in ids if str(v).isdigit()]
+        # (numbers beyond a 64-bit id cannot exist and would overflow the database driver)
+        self.fields["ids"].choices = [(v, v) for v in ids if str(v).isdigit() and int(v) < 2**63]
         self.fields["ids"].error_messages = {
             "required": "Tick the requests to change first.",
             "invalid_choice": "Tick the requests to change first.",
