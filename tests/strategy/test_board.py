@@ -300,3 +300,49 @@ def test_pages_continue_from_scored_into_unscored_requests(monkeypatch):
     assert ranks["U0"] == ranks["U2"] == (5, 4)  # tied with S0, whose revenue is 0 too
     newest = board_page(BoardFilters(sort="newest"), 1)
     assert [r.title for r in newest.object_list] == ["U2", "U1", "U0"]
+
+
+def test_lens_ranks_match_a_brute_force_count_with_ties_and_filters():
+    import random
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(120):
+        fit, breadth, revenue = (rng.choice([0, 12.5, 40, 40, 77.25, 100]) for _ in range(3))
+        area = "security" if i % 3 else "billing"
+        status = RequestStatus.SHIPPED if i % 17 == 0 else RequestStatus.NEW
+        rows.append(
+            scored(
+                f"R{i}",
+                total=rng.random() * 100,
+                fit=fit,
+                breadth=breadth,
+                revenue=revenue,
+                product_area=area,
+                status=status,
+            )
+        )
+    for i in range(3):
+        FeatureRequestFactory(title=f"U{i}", product_area="security")
+    for filters in (BoardFilters(), BoardFilters(product_area="security"), BoardFilters("all")):
+        members = list(board_rows(filters))
+        lens = {
+            r.pk: (
+                (r.score.strategic_fit + r.score.customer_breadth, r.score.revenue_at_stake)
+                if hasattr(r, "score")
+                else (0.0, 0.0)
+            )
+            for r in members
+        }
+        expected = {
+            pk: (
+                1 + sum(1 for q, _ in lens.values() if q > p),
+                1 + sum(1 for _, t in lens.values() if t > s),
+            )
+            for pk, (p, s) in lens.items()
+        }
+        seen = {}
+        for number in range(1, 5):
+            page = board_page(filters, number)
+            seen.update({r.pk: (r.product_rank, r.sales_rank) for r in page.object_list})
+        assert seen == expected

@@ -330,3 +330,13 @@ def test_policy_save_creates_a_version_updates_themes_and_audits(client, product
     assert {"policy.updated", "theme.updated"} <= verbs
     body = client.get(reverse("strategy:recompute_progress")).content.decode()
     assert "stale-count" not in body  # in-process recompute has already caught up
+
+
+def test_requester_page_links_product_to_the_triage_page(client, users):
+    fr = FeatureRequestFactory()
+    url = reverse("requests_app:request_detail", args=[fr.pk])
+    triage = reverse("strategy:request_triage", args=[fr.pk])
+    client.force_login(users["product"])
+    assert triage in client.get(url).content.decode()
+    client.force_login(users["sales"])
+    assert triage not in client.get(url).content.decode()

@@ -111,3 +111,8 @@ def test_enters_and_leaves_badges(portfolio):
     assert len(preview["leaving"]) == sum(row.enters for row in preview["rows"]) >= 1
     assert all(row.leaves and row.before_rank <= 2 for row in preview["leaving"])
     assert all(row.enters == (row.before_rank > 2) for row in preview["rows"])
+
+
+def test_preview_with_nothing_scored():
+    preview = whatif_preview(policy=services.policy_current(), changes={}, theme_weights={})
+    assert (preview["rows"], preview["leaving"], preview["ranked"]) == ([], [], 0)
