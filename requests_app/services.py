@@ -387,7 +387,9 @@ def escalation_resolve(
     escalation = Escalation.objects.select_related("contested_decision", "raised_by").get(
         pk=escalation.pk
     )
-    request = FeatureRequest.objects.select_for_update().get(pk=escalation.request_id)
+    # FOR NO KEY UPDATE: serialises with other writers of the request, but not with foreign-key
+    # checks of rows that point at it (score upserts by a worker), which would deadlock.
+    request = FeatureRequest.objects.select_for_update(no_key=True).get(pk=escalation.request_id)
     if outcome == EscalationOutcome.UPHOLD:
         new_status = request.status
         kind = _resolution_kind(escalation=escalation, request=request)
