@@ -332,7 +332,8 @@ def escalation_resolve(
     """An executive settles an escalation, on the record.
 
     - ``uphold``: the contested decision stands; the request keeps its status and a decision of
-      the same kind is recorded with the executive's rationale.
+      the same kind is recorded with the executive's rationale (none when neither the contested
+      decision nor the request's status names a kind).
     - ``overturn``: the request becomes accepted for ``target_quarter`` (``YYYY-Qn``, required).
     - ``compromise``: the request moves to ``compromise_status`` (a status a decision can lead to:
       accepted, declined, deferred, already possible, needs info) with ``compromise_terms`` in
