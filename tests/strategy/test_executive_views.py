@@ -295,7 +295,9 @@ def test_resolve_form_errors_sit_next_to_fields_and_keep_input(client, exec_user
     body = response.content.decode()
     assert "Describe the compromise in a sentence or two." in body
     assert "Pick the status the request moves to." in body
-    assert client.post(url, {}).status_code == 400
+    response = client.post(url, {})
+    assert response.status_code == 400
+    assert "Choose uphold, overturn or compromise." in response.content.decode()
     assert Escalation.objects.get().status == EscalationStatus.OPEN
 
 
