@@ -379,6 +379,8 @@ def test_audit_log_filters_and_paginates(client, exec_user, admin_user, case):
         url, {"object_type": "requests_app.featurerequest", "object_id": str(case.request_id)}
     )
     assert [e.verb for e in response.context["page"].object_list] == ["request.status_changed"]
+    body = response.content.decode()
+    assert f'href="{case.request.get_absolute_url()}"' in body  # the object links to its page
     today = timezone.localdate()
     response = client.get(url, {"date_from": str(today + dt.timedelta(days=1))})
     assert response.context["page"].paginator.count == 0
