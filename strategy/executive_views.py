@@ -18,7 +18,7 @@ from triage.roles import EXECUTIVE, role_required
 from triage.templatetags.triage_tags import money_short
 
 from . import executive_selectors as selectors
-from .charts import bar_chart, stacked_bar_chart
+from .executive_charts import bar_chart, stacked_bar_chart
 from .executive_forms import AuditFilterForm, ResolveForm
 
 PAGE_SIZE = 50

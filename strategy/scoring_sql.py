@@ -30,6 +30,203 @@ def _pct(expr: str) -> str:
     return _PCT.format(expr)
 
 
+# The explanation is assembled as JSON text and cast to jsonb once: json_build_object looks up
+# the type of every argument on every row, which made it the most expensive part of a recompute.
+# Every piece must be non-null (a null would blank the whole text), hence the coalesces.
+
+
+def _num(expr: str, digits: int | None = None) -> str:
+    """A float rounded like the Python reference, as JSON number text."""
+    if digits is None:
+        return f"(({expr})::text)"
+    return f"((round(({expr})::float8 * 1e{digits}) / 1e{digits})::text)"
+
+
+def _nullable(expr: str) -> str:
+    return f"coalesce({expr}, 'null')"
+
+
+def _str(expr: str) -> str:
+    """A text value as a JSON string (escaped)."""
+    return f"to_json(({expr})::text)::text"
+
+
+def _obj(*pairs: tuple[str, str]) -> str:
+    """A JSON object from (key, SQL text expression) pairs."""
+    parts = []
+    for i, (key, value) in enumerate(pairs):
+        sep = "{" if i == 0 else ","
+        parts.append(f"'{sep}\"{key}\":' || {value}")
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+def _array(element: str, *, order: str, where: str) -> str:
+    """A JSON array aggregate of ``element`` objects."""
+    return (
+        f"'[' || coalesce(string_agg({element}, ',' ORDER BY {order}) FILTER (WHERE {where}), '')"
+        " || ']'"
+    )
+
+
+_THEME = _obj(
+    ("id", _num("id")),
+    ("name", _str("name")),
+    ("weight", _num("weight")),
+    ("strength", _num("strength")),
+    ("share", _num("share")),
+)
+_ACCOUNT = _obj(
+    ("id", _num("id")),
+    ("name", _str("name")),
+    ("arr", _num("arr", 2)),
+    ("share", "CASE WHEN carr > 0 THEN " + _num("arr / carr", 3) + " ELSE '0' END"),
+)
+_DEAL = _obj(
+    ("id", _num("id")),
+    ("name", _str("name")),
+    ("account", _str("account")),
+    ("amount", _num("amount", 2)),
+    ("stage", _str("stage")),
+    ("probability", _num("probability")),
+    ("close_date", _nullable("'\"' || close_date::text || '\"'")),
+    ("importance", _str("importance")),
+    ("urgency", _num("urg", 3)),
+    ("weighted", _num("w", 2)),
+    ("share", "CASE WHEN x > 0 THEN " + _num("w / x", 3) + " ELSE '0' END"),
+)
+_FLAGS = (
+    "('[' || concat_ws(',', CASE WHEN single_deal THEN '\"single_deal\"' END, "
+    "CASE WHEN no_demand THEN '\"strategic_no_demand\"' END, "
+    "CASE WHEN escalated THEN '\"escalated\"' END) || ']')"
+)
+_REASONS = (
+    "('{' || concat_ws(',', "
+    "CASE WHEN single_deal THEN '\"single_deal\":' || "
+    + _str(
+        "format('%%s supplies %%s of the revenue at stake while customer breadth is %%s and "
+        "strategic fit %%s.', top_name, " + _pct("top / x") + ", "
+        "to_char(round(cb::numeric), 'FM990'), to_char(round(sf::numeric), 'FM990'))"
+    )
+    + " END, "
+    "CASE WHEN no_demand THEN '\"strategic_no_demand\":' || "
+    + _str(
+        "format('Strategic fit is %%s but no customer or prospect has asked for it yet.', "
+        "to_char(round(sf::numeric), 'FM990'))"
+    )
+    + " END, "
+    "CASE WHEN escalated THEN '\"escalated\":' || "
+    + _str("'Sales has escalated the decision; an executive will resolve it.'")
+    + " END) || '}')"
+)
+_S_SUMMARY = """CASE
+    WHEN NOT %(has_active)s THEN 'No active strategic themes, so strategic fit is 0.'
+    WHEN themes_n = 0 THEN 'Not aligned with any active theme.'
+    ELSE top3 || CASE WHEN themes_n > 3 THEN format('; and %%s more.', themes_n - 3) ELSE '.' END
+END"""
+_C_SUMMARY = (
+    "CASE WHEN customers > 0 THEN format('%%s of %%s customers (%%s) with %%s of %%s ARR (%%s)', "
+    "customers, %(customers_total)s, "
+    + _pct("reach")
+    + ", "
+    + _money("carr")
+    + ", "
+    + _money("%(arr_total)s::float8")
+    + ", "
+    + _pct("arr_share")
+    + ") "
+    "ELSE 'No customer has asked for this' END || CASE WHEN accounts > customers THEN "
+    "format('; %%s prospect%%s not counted', accounts - customers, "
+    "CASE WHEN accounts - customers <> 1 THEN 's' ELSE '' END) ELSE '' END || '.'"
+)
+_R_SUMMARY = (
+    "CASE WHEN deals_n > 0 THEN format('%%s weighted exposure from %%s open deal%%s "
+    "(%%s pipeline); largest: %%s (%%s).', " + _money("x") + ", deals_n, "
+    "CASE WHEN deals_n <> 1 THEN 's' ELSE '' END, "
+    + _money("pipeline")
+    + ", top_name, "
+    + _pct("CASE WHEN x > 0 THEN top / x ELSE 0 END")
+    + ") "
+    "ELSE 'No open deal depends on this.' END"
+)
+_E_SUMMARY = (
+    "CASE WHEN effort > 0 THEN format('%%s points against a reference of %%s: ×%%s.', effort, "
+    "%(effort_ref_text)s, to_char(ef, 'FM990.00')) ELSE 'Effort not estimated yet: ×1.00.' END"
+)
+
+
+def _component(weight: str, score: str, summary: str, *extra: tuple[str, str]) -> str:
+    return _obj(
+        ("score", _num(score, 2)),
+        ("weight", _num(f"%({weight})s")),
+        ("contribution", _num(f"%({weight})s::float8 * {score} / %(wsum)s::float8", 2)),
+        ("summary", _str(summary)),
+        *extra,
+    )
+
+
+_EXPLANATION = _obj(
+    ("policy_version", _num("%(version)s")),
+    ("computed_at", _str("%(computed_at_iso)s")),
+    ("value", _num("val", 2)),
+    ("total", _num("total", 2)),
+    ("flags", "flags"),
+    ("flag_reasons", _REASONS),
+    (
+        "components",
+        _obj(
+            ("strategic_fit", _component("ws", "sf", _S_SUMMARY, ("themes", "themes"))),
+            (
+                "customer_breadth",
+                _component(
+                    "wc",
+                    "cb",
+                    _C_SUMMARY,
+                    ("customers", _num("customers")),
+                    ("customers_total", _num("%(customers_total)s")),
+                    ("reach", _num("reach", 4)),
+                    ("arr", _num("carr", 2)),
+                    ("arr_total", _num("%(arr_total)s::float8", 2)),
+                    ("arr_share", _num("arr_share", 4)),
+                    ("prospects", _num("accounts - customers")),
+                    ("accounts", "top_accounts"),
+                ),
+            ),
+            (
+                "revenue_at_stake",
+                _component(
+                    "wr",
+                    "rs",
+                    _R_SUMMARY,
+                    ("exposure", _num("x", 2)),
+                    ("open_pipeline", _num("pipeline", 2)),
+                    ("deals_count", _num("deals_n")),
+                    ("deals", "deals"),
+                ),
+            ),
+            (
+                "effort",
+                _obj(
+                    ("effort", _nullable(_num("effort"))),
+                    ("factor", _num("ef", 3)),
+                    ("summary", _str(_E_SUMMARY)),
+                ),
+            ),
+        ),
+    ),
+    (
+        "alternatives",
+        _obj(
+            ("rice", _obj(("score", _nullable(_num("rice", 2))), ("reach", _num("rice_reach_n")))),
+            (
+                "wsjf",
+                _obj(
+                    ("score", _nullable(_num("wsjf", 2))),
+                ),
+            ),
+        ),
+    ),
+)
+
 # Only the constant formatting snippets above are interpolated; values are bound parameters.
 STATEMENT = f"""
 WITH req AS (
@@ -50,8 +247,7 @@ WITH req AS (
     FROM al
 ), s AS (
     SELECT request_id, sum(ws) AS ws, count(*) AS n,
-        json_agg(json_build_object('id', id, 'name', name, 'weight', weight,
-            'strength', strength, 'share', share) ORDER BY share DESC, name COLLATE "C") AS themes,
+        {_array(_THEME, order='share DESC, name COLLATE "C"', where="true")} AS themes,
         array_to_string((array_agg(format('%%s fit with %%s (weight %%s)',
             CASE strength WHEN 1 THEN 'Weak' WHEN 2 THEN 'Medium' ELSE 'Strong' END, name, weight)
             ORDER BY share DESC, name COLLATE "C"))[1:3], '; ') AS top3
@@ -71,9 +267,7 @@ WITH req AS (
     SELECT request_id, count(*) AS accounts, count(*) FILTER (WHERE is_customer) AS customers,
         sum(asks) AS asks,
         max(carr) AS carr,
-        json_agg(json_build_object('id', id, 'name', name, 'arr', (round((arr) * 1e2) / 1e2),
-            'share', CASE WHEN carr > 0 THEN (round(((arr / carr)) * 1e3) / 1e3) ELSE 0 END)
-            ORDER BY rn) FILTER (WHERE is_customer AND rn <= %(top_n)s) AS top
+        {_array(_ACCOUNT, order="rn", where="is_customer AND rn <= %(top_n)s")} AS top
     FROM accx GROUP BY request_id
 ), dd AS (
     SELECT k.request_id, k.deal_id, max(CASE k.importance WHEN 'nice_to_have' THEN 0
@@ -105,12 +299,7 @@ WITH req AS (
 ), r AS (
     SELECT request_id, max(x) AS x, sum(amount) AS pipeline, count(*) AS n, max(w) AS top,
         max(name) FILTER (WHERE rn = 1) AS top_name,
-        json_agg(json_build_object('id', id, 'name', name, 'account', account,
-            'amount', (round((amount) * 1e2) / 1e2), 'stage', stage, 'probability', probability,
-            'close_date', close_date, 'importance', importance,
-            'urgency', (round((urg) * 1e3) / 1e3), 'weighted', (round((w) * 1e2) / 1e2),
-            'share', CASE WHEN x > 0 THEN (round(((w / x)) * 1e3) / 1e3) ELSE 0 END)
-            ORDER BY rn) FILTER (WHERE rn <= %(top_n)s) AS deals
+        {_array(_DEAL, order="rn", where="rn <= %(top_n)s")} AS deals
     FROM dw3 GROUP BY request_id
 ), e AS (
     SELECT DISTINCT request_id FROM requests_app_escalation
@@ -119,15 +308,15 @@ WITH req AS (
     SELECT req.*,
         CASE WHEN %(active_weight)s::float8 > 0
             THEN 100.0 * coalesce(s.ws, 0) / (3.0 * %(active_weight)s::float8) ELSE 0 END AS sf,
-        coalesce(s.n, 0) AS themes_n, s.top3, coalesce(s.themes, '[]'::json) AS themes,
+        coalesce(s.n, 0) AS themes_n, s.top3, coalesce(s.themes, '[]') AS themes,
         coalesce(c.accounts, 0) AS accounts, coalesce(c.customers, 0) AS customers,
-        coalesce(c.carr, 0) AS carr, coalesce(c.top, '[]'::json) AS top_accounts,
+        coalesce(c.carr, 0) AS carr, coalesce(c.top, '[]') AS top_accounts,
         CASE WHEN %(customers_total)s > 0
             THEN coalesce(c.customers, 0)::float8 / %(customers_total)s ELSE 0 END AS reach,
         CASE WHEN %(arr_total)s::float8 > 0
             THEN coalesce(c.carr, 0) / %(arr_total)s::float8 ELSE 0 END AS arr_share,
         coalesce(r.x, 0) AS x, coalesce(r.pipeline, 0) AS pipeline, coalesce(r.n, 0) AS deals_n,
-        coalesce(r.top, 0) AS top, r.top_name, coalesce(r.deals, '[]'::json) AS deals,
+        coalesce(r.top, 0) AS top, r.top_name, coalesce(r.deals, '[]') AS deals,
         coalesce(c.asks, 0) AS asks, e.request_id IS NOT NULL AS escalated,
         CASE WHEN req.effort IS NULL OR req.effort <= 0 THEN 1.0::float8
             ELSE least(2.0, greatest(0.5, sqrt(%(effort_ref)s::float8 / req.effort))) END AS ef
@@ -162,10 +351,7 @@ WITH req AS (
     FROM comp2
 ), fin AS (
     SELECT comp3.*, val * ef AS total,
-        to_json(array_remove(ARRAY[
-            CASE WHEN single_deal THEN 'single_deal' END,
-            CASE WHEN no_demand THEN 'strategic_no_demand' END,
-            CASE WHEN escalated THEN 'escalated' END]::text[], NULL)) AS flags
+        {_FLAGS} AS flags
     FROM comp3
 )
 INSERT INTO strategy_requestscore (
@@ -176,80 +362,7 @@ INSERT INTO strategy_requestscore (
 )
 SELECT id, total, val, sf, cb, rs, ef, x, round(pipeline::numeric, 2), accounts, customers,
     flags::jsonb, single_deal, no_demand, escalated,
-    json_build_object(
-        'policy_version', %(version)s,
-        'computed_at', %(computed_at_iso)s,
-        'value', (round((val) * 1e2) / 1e2),
-        'total', (round((total) * 1e2) / 1e2),
-        'flags', flags,
-        'flag_reasons', json_strip_nulls(json_build_object(
-            'single_deal', CASE WHEN single_deal THEN format(
-                '%%s supplies %%s of the revenue at stake while customer breadth is %%s and '
-                'strategic fit %%s.', top_name, {_pct("top / x")},
-                to_char(round(cb::numeric), 'FM990'), to_char(round(sf::numeric), 'FM990')) END,
-            'strategic_no_demand', CASE WHEN no_demand THEN format(
-                'Strategic fit is %%s but no customer or prospect has asked for it yet.',
-                to_char(round(sf::numeric), 'FM990')) END,
-            'escalated', CASE WHEN escalated THEN
-                'Sales has escalated the decision; an executive will resolve it.' END)),
-        'components', json_build_object(
-            'strategic_fit', json_build_object(
-                'score', (round((sf) * 1e2) / 1e2),
-                'weight', %(ws)s,
-                'contribution', (round(((%(ws)s::float8 * sf / %(wsum)s::float8)) * 1e2) / 1e2),
-                'summary', CASE
-                    WHEN NOT %(has_active)s
-                        THEN 'No active strategic themes, so strategic fit is 0.'
-                    WHEN themes_n = 0 THEN 'Not aligned with any active theme.'
-                    ELSE top3 || CASE WHEN themes_n > 3
-                        THEN format('; and %%s more.', themes_n - 3) ELSE '.' END
-                END,
-                'themes', themes),
-            'customer_breadth', json_build_object(
-                'score', (round((cb) * 1e2) / 1e2),
-                'weight', %(wc)s,
-                'contribution', (round(((%(wc)s::float8 * cb / %(wsum)s::float8)) * 1e2) / 1e2),
-                'summary', CASE WHEN customers > 0 THEN format(
-                        '%%s of %%s customers (%%s) with %%s of %%s ARR (%%s)', customers,
-                        %(customers_total)s, {_pct("reach")}, {_money("carr")},
-                        {_money("%(arr_total)s::float8")}, {_pct("arr_share")})
-                    ELSE 'No customer has asked for this' END
-                    || CASE WHEN accounts > customers THEN format('; %%s prospect%%s not counted',
-                        accounts - customers, CASE WHEN accounts - customers <> 1 THEN 's'
-                        ELSE '' END) ELSE '' END || '.',
-                'customers', customers,
-                'customers_total', %(customers_total)s,
-                'reach', (round((reach) * 1e4) / 1e4),
-                'arr', (round((carr) * 1e2) / 1e2),
-                'arr_total', (round((%(arr_total)s::float8) * 1e2) / 1e2),
-                'arr_share', (round((arr_share) * 1e4) / 1e4),
-                'prospects', accounts - customers,
-                'accounts', top_accounts),
-            'revenue_at_stake', json_build_object(
-                'score', (round((rs) * 1e2) / 1e2),
-                'weight', %(wr)s,
-                'contribution', (round(((%(wr)s::float8 * rs / %(wsum)s::float8)) * 1e2) / 1e2),
-                'summary', CASE WHEN deals_n > 0 THEN format(
-                        '%%s weighted exposure from %%s open deal%%s (%%s pipeline); '
-                        'largest: %%s (%%s).', {_money("x")}, deals_n,
-                        CASE WHEN deals_n <> 1 THEN 's' ELSE '' END, {_money("pipeline")},
-                        top_name, {_pct("CASE WHEN x > 0 THEN top / x ELSE 0 END")})
-                    ELSE 'No open deal depends on this.' END,
-                'exposure', (round((x) * 1e2) / 1e2),
-                'open_pipeline', (round((pipeline) * 1e2) / 1e2),
-                'deals_count', deals_n,
-                'deals', deals),
-            'effort', json_build_object(
-                'effort', effort,
-                'factor', (round((ef) * 1e3) / 1e3),
-                'summary', CASE WHEN effort > 0 THEN format(
-                        '%%s points against a reference of %%s: ×%%s.', effort,
-                        %(effort_ref_text)s, to_char(ef, 'FM990.00'))
-                    ELSE 'Effort not estimated yet: ×1.00.' END)),
-        'alternatives', json_build_object(
-            'rice', json_build_object('score', (round((rice) * 1e2) / 1e2), 'reach', rice_reach_n),
-            'wsjf', json_build_object('score', (round((wsjf) * 1e2) / 1e2)))
-    )::jsonb,
+    ({_EXPLANATION})::jsonb,
     %(version)s, %(computed_at)s, false, '', rice, wsjf
 FROM fin
 ON CONFLICT (request_id) DO UPDATE SET
@@ -268,9 +381,12 @@ RETURNING request_id, total, strategic_fit, customer_breadth, revenue_at_stake
 """  # noqa: S608
 
 
-def upsert_scores(ids: list[int], ctx: Context, *, top_n: int) -> list[tuple]:
+def upsert_scores(
+    ids: list[int], ctx: Context, *, top_n: int, own_transaction: bool = False
+) -> list[tuple]:
     """Score the non-merged requests among ``ids`` and upsert their rows; returns
-    ``(request_id, total, strategic_fit, customer_breadth, revenue_at_stake)`` per row written."""
+    ``(request_id, total, strategic_fit, customer_breadth, revenue_at_stake)`` per row written.
+    ``own_transaction``: the caller opened the enclosing transaction for this batch alone."""
     p = ctx.params
     wsum = (p.weight_strategic + p.weight_breadth + p.weight_revenue) or 1.0
     params = {
@@ -311,6 +427,10 @@ def upsert_scores(ids: list[int], ctx: Context, *, top_n: int) -> list[tuple]:
         if connection.in_atomic_block:
             # JIT compilation costs more than it saves on a statement run once per batch.
             cursor.execute("SET LOCAL jit = off")
+        if own_transaction:
+            # Scores are derived: if a crash loses this commit, the rows are still marked stale
+            # and the sweep recomputes them, so the commit need not wait for the disk.
+            cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(STATEMENT, params)
         return cursor.fetchall()
 

@@ -1,25 +1,360 @@
-"""Reads for the board and the strategy page."""
+"""Reads for the board, the product request page and the strategy page."""
 
 from __future__ import annotations
 
-from django.db.models import Count, F, QuerySet
+import datetime as dt
+from dataclasses import dataclass
 
-from requests_app.models import OPEN_STATUSES, FeatureRequest
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Cast, Coalesce, Rank
+from django.utils import timezone
 
-from .models import StrategicTheme
+from requests_app.models import (
+    CLOSED_STAGES,
+    OPEN_STATUSES,
+    Ask,
+    AuditEvent,
+    FeatureRequest,
+    RequestStatus,
+    RiceImpact,
+)
+
+from .models import RequestScore, ScoreHistory, StrategicTheme, ThemeAlignment
+
+BOARD_PAGE_SIZE = 50
+
+# Sort keys the board offers: key → (label, expression name on the board queryset).
+BOARD_SORTS: dict[str, str] = {
+    "total": "Score",
+    "strategic_fit": "Strategic fit",
+    "customer_breadth": "Customer breadth",
+    "revenue_at_stake": "Revenue at stake",
+    "rice": "RICE",
+    "wsjf": "WSJF",
+    "newest": "Newest",
+    "oldest": "Oldest",
+}
+BOARD_FLAGS: dict[str, str] = {
+    "single_deal": "Single deal",
+    "strategic_no_demand": "Strategic, no demand",
+    "escalated": "Escalated",
+    "stale": "Score updating",
+}
 
 
-def board_rows(*, statuses=OPEN_STATUSES) -> QuerySet[FeatureRequest]:
-    """Requests ranked by total score (unscored last), with their score row joined."""
-    return (
-        FeatureRequest.objects.filter(status__in=statuses)
-        .select_related("score")  # one join instead of a query per row for the score
-        .annotate(accounts_count=Count("asks__account", distinct=True))
-        .order_by(F("score__total").desc(nulls_last=True), "-created_at")
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the product manager narrowed the board to. Empty values mean "any"."""
+
+    status: str = "open"  # "open", "all" or one RequestStatus value
+    theme: int | None = None
+    product_area: str = ""
+    segment: str = ""
+    flag: str = ""
+    open_deals: bool = False
+    closing_this_quarter: bool = False
+    q: str = ""
+    sort: str = "total"
+
+    def status_values(self) -> tuple[str, ...]:
+        if self.status == "all":
+            return tuple(RequestStatus.values)
+        if self.status in RequestStatus.values:
+            return (self.status,)
+        return tuple(OPEN_STATUSES)
+
+
+def quarter_bounds(today: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last day of the calendar quarter containing ``today``."""
+    first_month = 3 * ((today.month - 1) // 3) + 1
+    start = dt.date(today.year, first_month, 1)
+    end_month = first_month + 2
+    if end_month == 12:
+        end = dt.date(today.year, 12, 31)
+    else:
+        end = dt.date(today.year, end_month + 1, 1) - dt.timedelta(days=1)
+    return start, end
+
+
+def _filtered(filters: BoardFilters) -> QuerySet[FeatureRequest]:
+    """The requests matching ``filters`` (no ordering, no joins beyond what filtering needs)."""
+    qs = FeatureRequest.objects.filter(status__in=filters.status_values())
+    if filters.product_area:
+        qs = qs.filter(product_area=filters.product_area)
+    if filters.theme:
+        qs = qs.filter(
+            Exists(
+                ThemeAlignment.objects.filter(
+                    request=OuterRef("pk"), theme_id=filters.theme, strength__gte=1
+                )
+            )
+        )
+    if filters.segment:
+        qs = qs.filter(
+            Exists(Ask.objects.filter(request=OuterRef("pk"), account__segment=filters.segment))
+        )
+    open_asks = Ask.objects.filter(request=OuterRef("pk"), deal__isnull=False).exclude(
+        deal__stage__in=CLOSED_STAGES
     )
+    if filters.open_deals:
+        qs = qs.filter(Exists(open_asks))
+    if filters.closing_this_quarter:
+        start, end = quarter_bounds(timezone.localdate())
+        qs = qs.filter(Exists(open_asks.filter(deal__close_date__range=(start, end))))
+    if filters.flag == "single_deal":
+        qs = qs.filter(score__flag_single_deal=True)
+    elif filters.flag == "strategic_no_demand":
+        qs = qs.filter(score__flag_strategic_no_demand=True)
+    elif filters.flag == "escalated":
+        qs = qs.filter(score__flag_escalated=True)
+    elif filters.flag == "stale":
+        qs = qs.filter(Q(score__stale=True) | Q(score__isnull=True))
+    for word in filters.q.split()[:10]:
+        qs = qs.filter(Q(title__icontains=word) | Q(problem__icontains=word))
+    return qs
+
+
+def _rice_expression():
+    """RICE = reach · impact · confidence / effort; reach defaults to the accounts asking."""
+    impact = Case(
+        *(When(rice_impact=choice, then=Value(float(choice))) for choice in RiceImpact.values),
+        default=None,
+        output_field=FloatField(),
+    )
+    reach = Cast(Coalesce(F("rice_reach"), F("score__accounts_count")), FloatField())
+    return (
+        reach
+        * impact
+        * Cast(F("rice_confidence"), FloatField())
+        / Value(100.0)
+        / Cast(F("rice_effort_months"), FloatField())
+    )
+
+
+def _wsjf_expression():
+    """WSJF = (business value + time criticality + risk reduction) / job size."""
+    return Cast(
+        F("wsjf_business_value") + F("wsjf_time_criticality") + F("wsjf_risk_reduction"),
+        FloatField(),
+    ) / Cast(F("wsjf_job_size"), FloatField())
+
+
+def board_rows(filters: BoardFilters | None = None) -> QuerySet[FeatureRequest]:
+    """The board: filtered requests with their score, RICE/WSJF and both lens ranks, sorted.
+
+    Product lens = strategic fit + customer breadth; sales lens = revenue at stake. Both ranks are
+    window functions over the filtered set, so "rank 3 by revenue" means among what is shown.
+    Unscored requests count as 0 and sort last. One query for any number of rows.
+    """
+    filters = filters or BoardFilters()
+    fit = Coalesce(F("score__strategic_fit"), Value(0.0))
+    breadth = Coalesce(F("score__customer_breadth"), Value(0.0))
+    revenue = Coalesce(F("score__revenue_at_stake"), Value(0.0))
+    qs = (
+        _filtered(filters)
+        .select_related("score")  # one join instead of a query per row for the score
+        .annotate(
+            rice=_rice_expression(),
+            wsjf=_wsjf_expression(),
+            product_rank=Window(Rank(), order_by=(fit + breadth).desc()),
+            sales_rank=Window(Rank(), order_by=revenue.desc()),
+        )
+    )
+    sort = filters.sort if filters.sort in BOARD_SORTS else "total"
+    if sort == "newest":
+        order = [F("created_at").desc(), F("pk").desc()]
+    elif sort == "oldest":
+        order = [F("created_at").asc(), F("pk").asc()]
+    elif sort in ("rice", "wsjf"):
+        order = [F(sort).desc(nulls_last=True), F("score__total").desc(nulls_last=True)]
+    else:
+        order = [F(f"score__{sort}").desc(nulls_last=True)]
+    return qs.order_by(*order, F("created_at").desc(), F("pk").desc())
+
+
+def _lens_values(filters: BoardFilters) -> QuerySet:
+    """(id, product lens, sales lens) of every filtered request: the narrow input of the ranks."""
+    return (
+        _filtered(filters)
+        .annotate(
+            lens_product=Coalesce(F("score__strategic_fit"), Value(0.0))
+            + Coalesce(F("score__customer_breadth"), Value(0.0)),
+            lens_sales=Coalesce(F("score__revenue_at_stake"), Value(0.0)),
+        )
+        .order_by()
+        .values_list("pk", "lens_product", "lens_sales")
+    )
+
+
+def lens_ranks(filters: BoardFilters, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Product and sales lens ranks of ``ids`` among the filtered set, in one query.
+
+    ``RANK()`` windows run over a narrow derived table (id and two numbers), so sorting 100,000
+    rows stays in memory; only the rows of the current page come back.
+    """
+    if not ids:
+        return {}
+    inner, params = _lens_values(filters).query.sql_with_params()
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = (
+        "SELECT r.pk, r.product_rank, r.sales_rank FROM ("  # noqa: S608 - ORM SQL and placeholders
+        "  SELECT w.pk,"
+        "    RANK() OVER (ORDER BY w.lens_product DESC) AS product_rank,"
+        "    RANK() OVER (ORDER BY w.lens_sales DESC) AS sales_rank"
+        f"  FROM ({inner}) w"
+        f") r WHERE r.pk IN ({placeholders})"
+    )
+    if connection.vendor == "postgresql":
+        # Two sorts of (id, number) pairs: keep them in memory instead of spilling to disk. One
+        # statement string is one (implicit) transaction, so the setting ends with it.
+        sql = "SET LOCAL work_mem = '32MB'; " + sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *ids])
+        return {pk: (product, sales) for pk, product, sales in cursor.fetchall()}
+
+
+class BoardRows:
+    """The board's rows as a sliceable sequence for ``Paginator``, fetched page by page.
+
+    Scored requests come first, read through the score table's indexes (an inner join ordered by
+    an indexed column, so the first page stops after 50 rows); unscored requests, when any, follow
+    in age order. Per page: the count, the scored rows, (only past the scored ones) the count of
+    scored rows and the unscored rows, and the lens ranks: at most five queries at any data size.
+    """
+
+    def __init__(self, filters: BoardFilters):
+        self.filters = filters
+        self._count: int | None = None
+        self._scored_count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            # The count needs neither the ordering, the annotations nor the windows.
+            self._count = _filtered(self.filters).count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _ordered(self, qs: QuerySet, *, scored: bool) -> QuerySet:
+        sort = self.filters.sort if self.filters.sort in BOARD_SORTS else "total"
+        if sort == "newest":
+            order = [F("created_at").desc(), F("pk").desc()]
+        elif sort == "oldest":
+            order = [F("created_at").asc(), F("pk").asc()]
+        elif not scored:
+            order = [F("created_at").desc(), F("pk").desc()]
+        elif sort in ("rice", "wsjf"):
+            order = [F(sort).desc(nulls_last=True), F("score__total").desc()]
+        else:
+            # Score columns are NOT NULL: a plain DESC matches their descending indexes.
+            order = [F(f"score__{sort}").desc()]
+        return qs.order_by(*order, F("created_at").desc(), F("pk").desc())
+
+    def _rows(self, qs: QuerySet) -> QuerySet:
+        return qs.select_related("score").annotate(  # the score in the same query, not per row
+            rice=_rice_expression(), wsjf=_wsjf_expression()
+        )
+
+    def __getitem__(self, window: slice) -> list[FeatureRequest]:
+        start, stop = window.start or 0, window.stop
+        filtered = _filtered(self.filters)
+        if self.filters.sort in ("newest", "oldest"):
+            rows = list(self._ordered(self._rows(filtered), scored=True)[start:stop])
+        else:
+            scored = self._ordered(self._rows(filtered.filter(score__isnull=False)), scored=True)
+            rows = list(scored[start:stop])
+            if len(rows) < stop - start:
+                if self._scored_count is None:
+                    self._scored_count = (
+                        start + len(rows) if rows else filtered.filter(score__isnull=False).count()
+                    )
+                unscored = self._ordered(
+                    self._rows(filtered.filter(score__isnull=True)), scored=False
+                )
+                offset = max(0, start - self._scored_count)
+                rows += list(unscored[offset : offset + (stop - start - len(rows))])
+        ranks = lens_ranks(self.filters, [row.pk for row in rows])
+        for row in rows:
+            row.product_rank, row.sales_rank = ranks.get(row.pk, (0, 0))
+            row.lens_gap = row.sales_rank - row.product_rank
+        return rows
+
+
+def board_page(filters: BoardFilters | None = None, page: int | str | None = 1) -> Page:
+    """One page of the board (``BOARD_PAGE_SIZE`` rows) with lens ranks; see :class:`BoardRows`."""
+    paginator = Paginator(BoardRows(filters or BoardFilters()), BOARD_PAGE_SIZE)
+    return paginator.get_page(page)
+
+
+def board_matrix_rows(filters: BoardFilters | None = None, limit: int = 300) -> list:
+    """The top ``limit`` requests of the filtered board by total, for the matrix chart."""
+    filters = filters or BoardFilters(sort="total")
+    return list(
+        _filtered(filters)
+        .select_related("score")  # the score of every bubble in the same query
+        .order_by(F("score__total").desc(nulls_last=True), "-pk")[:limit]
+    )
+
+
+def request_for_product(*, pk: int) -> FeatureRequest:
+    """One request with what the product page shows (score, submitter, duplicate target)."""
+    return (
+        FeatureRequest.objects.select_related("score", "created_by", "merged_into")
+        .prefetch_related("merged_requests")  # duplicates merged into it, one query
+        .get(pk=pk)
+    )
+
+
+def request_alignments(*, request: FeatureRequest) -> list[tuple[StrategicTheme, int]]:
+    """Every theme (active first) with this request's strength on it (0 when not aligned)."""
+    strengths = dict(
+        ThemeAlignment.objects.filter(request=request).values_list("theme_id", "strength")
+    )
+    return [(theme, strengths.get(theme.pk, 0)) for theme in StrategicTheme.objects.all()]
+
+
+def request_history(*, request: FeatureRequest, limit: int = 60) -> list[ScoreHistory]:
+    """The latest ``limit`` score history points, oldest first."""
+    rows = list(
+        ScoreHistory.objects.filter(request=request).order_by("-recorded_at", "-pk")[:limit]
+    )
+    rows.reverse()
+    return rows
+
+
+def request_audit_trail(*, request: FeatureRequest, limit: int = 100) -> QuerySet[AuditEvent]:
+    """Audit events about the request itself and about the asks recorded on it."""
+    return (
+        AuditEvent.objects.filter(
+            Q(object_type="requests_app.featurerequest", object_id=str(request.pk))
+            | Q(object_type="requests_app.ask", after__request=request.pk)
+        )
+        .select_related("actor")  # actor name per row
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def stale_scores_count() -> int:
+    """How many scores are waiting for a recompute (progress after a policy or theme change)."""
+    return RequestScore.objects.filter(stale=True).count()
 
 
 def themes_all() -> QuerySet[StrategicTheme]:
-    return StrategicTheme.objects.annotate(requests_count=Count("alignments")).order_by(
-        "-active", "-weight", "name"
-    )
+    return StrategicTheme.objects.annotate(
+        requests_count=Count("alignments", filter=Q(alignments__strength__gte=1))
+    ).order_by("-active", "-weight", "name")

@@ -10,8 +10,10 @@ Which scores a change affects:
 - a merge → the merged request and the one it was merged into;
 - a theme's weight or active flag, a new policy version → every request.
 
-Bulk writes (``QuerySet.update``, ``bulk_create``) send no signals: code that writes scoring inputs
-in bulk calls ``scores_mark_stale`` itself.
+Writes through ``QuerySet.update`` send no model signal. Services that change a request or an
+escalation that way (conditional updates for optimistic concurrency) still audit the change, and
+the audit event is read instead. Other bulk writes (``bulk_create``, unaudited ``update``) call
+``scores_mark_stale`` themselves, or leave it to the sweep for requests without a score.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
-from requests_app.models import Account, Ask, Deal, Escalation, FeatureRequest
+from requests_app.models import Account, Ask, AuditEvent, Deal, Escalation, FeatureRequest
 from triage.templatetags.triage_tags import money
 
 from .models import ScoringPolicy, StrategicTheme, ThemeAlignment
@@ -337,6 +339,65 @@ def escalation_deleted(sender, instance: Escalation, **kwargs) -> None:
     scores_mark_stale(request_ids=[instance.request_id], cause="escalation deleted")
 
 
+# --- writes that bypass save(): conditional updates audited by a service ----------------------
+
+_SCORED_REQUEST_FIELDS = {"effort", "status", "merged_into", "merged_into_id"} | _RICE | _WSJF
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def audit_recorded(sender, instance: AuditEvent, created: bool, raw=False, **kwargs) -> None:
+    """Services that change a request or an escalation with a conditional ``update()`` (optimistic
+    concurrency) send no model signal, but they always audit. Read the audit event: when it shows
+    a change to a scoring input, mark the scores it affects."""
+    if raw or not created:
+        return
+    before, after = instance.before or {}, instance.after or {}
+    if instance.object_type == "requests_app.featurerequest":
+        changed = {
+            key
+            for key in _SCORED_REQUEST_FIELDS & (before.keys() | after.keys())
+            if before.get(key) != after.get(key)
+        }
+        if not changed and "merge" not in instance.verb:
+            return
+        source = _int(instance.object_id)
+        ids = {source}
+        for key in ("merged_into", "merged_into_id", "target", "survivor"):
+            ids |= {_int(before.get(key)), _int(after.get(key))}
+        causes = []
+        target = _int(
+            after.get("merged_into") or after.get("merged_into_id") or after.get("target")
+        )
+        if "merge" in instance.verb or target:
+            causes.append(f"#{source} merged into #{target}" if target else "requests merged")
+        if "effort" in changed:
+            old, new = before.get("effort"), after.get("effort")
+            causes.append(
+                f"effort {old if old is not None else 'unknown'} → "
+                f"{new if new is not None else 'unknown'} points"
+            )
+        if changed & _RICE:
+            causes.append("RICE inputs changed")
+        if changed & _WSJF:
+            causes.append("WSJF inputs changed")
+        if causes:
+            scores_mark_stale(request_ids=ids, cause="; ".join(causes))
+    elif instance.object_type == "requests_app.escalation":
+        request_id = (
+            Escalation.objects.filter(pk=_int(instance.object_id))
+            .values_list("request_id", flat=True)
+            .first()
+        )
+        if request_id:
+            scores_mark_stale(request_ids=[request_id], cause=instance.verb.replace(".", " "))
+
+
 def connect() -> None:
     """Wire the handlers (called from ``StrategyConfig.ready``)."""
     for model in TRACKED:
@@ -358,6 +419,7 @@ def connect() -> None:
         (post_save, ScoringPolicy, policy_saved),
         (post_save, Escalation, escalation_saved),
         (post_delete, Escalation, escalation_deleted),
+        (post_save, AuditEvent, audit_recorded),
     ]
     for signal, model, handler in pairs:
         signal.connect(handler, sender=model, dispatch_uid=f"scoring-{handler.__name__}")

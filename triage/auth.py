@@ -3,6 +3,8 @@ while, counted in the shared cache so every web process sees the same counts."""
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
@@ -15,7 +17,12 @@ LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1)
 
 
 def _keys(username: str, address: str) -> list[str]:
-    return [f"login-fail:user:{username.strip().lower()[:150]}", f"login-fail:addr:{address}"]
+    # Hashed: a username may hold spaces, control characters or markup, unfit for a cache key.
+    name = username.strip().lower()[:150].encode("utf-8", "replace")
+    return [
+        f"login-fail:user:{hashlib.sha256(name).hexdigest()}",
+        f"login-fail:addr:{address[:64]}",
+    ]
 
 
 def _client_address(request) -> str:

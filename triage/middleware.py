@@ -6,8 +6,8 @@ import logging
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,8 @@ class ContentSecurityPolicyMiddleware:
     """Adds the ``Content-Security-Policy`` header from ``settings.CONTENT_SECURITY_POLICY``.
 
     The policy allows this origin only: no CDN, no inline script. The interactive API docs
-    (Swagger UI) boot from an inline script, so that one page gets a relaxed script policy.
+    (Swagger UI, served from the sidecar package with its start-up script as a separate file)
+    inject their own <style> elements, so that one page allows inline styles.
     """
 
     def __init__(self, get_response):
@@ -27,7 +28,7 @@ class ContentSecurityPolicyMiddleware:
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", "")
         if policy and "Content-Security-Policy" not in response:
             if request.path.startswith("/api/docs"):
-                policy = policy.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+                policy = policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
             response["Content-Security-Policy"] = policy
         return response
 
@@ -59,6 +60,35 @@ class DatabaseUnavailableMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": title}, status=status)
         detail = "Nothing was half-saved: the change you made was not stored. Please try again."
-        return render(
-            request, "errors/plain.html", {"title": title, "detail": detail}, status=status
-        )
+        # Rendered without the request: the context processors read the session user's
+        # notifications, and the connection they would use may be the one that just died.
+        html = render_to_string("errors/plain.html", {"title": title, "detail": detail})
+        return HttpResponse(html, status=status)
+
+
+class NullCharacterQueryMiddleware:
+    """Answers 400 when the query string carries a NUL character.
+
+    PostgreSQL cannot store or compare text containing NUL, so a ``?q=%00`` reaching a filter
+    would fail deep in the database driver. Form and API bodies are checked by their fields
+    (Django and DRF refuse NUL with "Null characters are not allowed."); this covers the
+    query string of every page and endpoint.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            title = "The address contains a character that is not allowed (NUL)."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": title}, status=400)
+            html = render_to_string(
+                "errors/plain.html",
+                {"title": title, "detail": "Check the link or the search text and try again."},
+            )
+            return HttpResponse(html, status=400)
+        return self.get_response(request)

@@ -21,7 +21,7 @@ from requests_app.models import (
     EscalationStatus,
     RequestStatus,
 )
-from strategy.charts import bar_chart, stacked_bar_chart
+from strategy.executive_charts import bar_chart, stacked_bar_chart
 from strategy.models import RequestScore
 from tests.factories import (
     AccountFactory,
@@ -142,8 +142,10 @@ def test_queue_lists_open_escalations_with_overdue_and_money(client, exec_user, 
 
 def test_queue_survives_bad_filters(client, exec_user, case):
     client.force_login(exec_user)
-    for query in ["?rep=x&theme=%00&outcome=<b>", "?tab=resolved&page=999", "?page=-1"]:
+    for query in ["?rep=x&theme=abc&outcome=<b>", "?tab=resolved&page=999", "?page=-1"]:
         assert client.get(reverse("strategy:escalations") + query).status_code == 200
+    # A NUL character in the query string is refused as a bad request, never a server error.
+    assert client.get(reverse("strategy:escalations") + "?theme=%00").status_code == 400
 
 
 def test_queue_filtered_empty_state(client, exec_user, case):

@@ -320,8 +320,8 @@ def test_enqueue_is_skipped_while_one_is_pending(world):
     assert tasks.scores_recompute_enqueue() is False
 
 
-def test_rows_locked_by_another_writer_are_left_for_that_writer(world):
-    # A stale row whose request vanished from the batch is simply not written.
+def test_recompute_ignores_requests_that_do_not_exist(world):
+    # An id with no request behind it is skipped, not an error.
     RequestScore.objects.filter(request=world["sso"]).update(stale=True)
     assert services.scores_recompute(request_ids=[world["sso"].pk, 999_999]) == 1
 
@@ -392,3 +392,36 @@ def test_explain_score_unknown_request(db):
 
     with pytest.raises(CommandError, match="No request #424242"):
         call_command("explain_score", "424242")
+
+
+def test_audited_conditional_updates_mark_scores_too(
+    world, product_user, django_capture_on_commit_callbacks
+):
+    # A service changing effort or merging with QuerySet.update() sends no post_save, but audits.
+    from requests_app.services import audit_record
+
+    sso, export = world["sso"], world["export"]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        FeatureRequest.objects.filter(pk=sso.pk, version=1).update(effort=20, version=2)
+        audit_record(
+            actor=product_user,
+            verb="request.effort_set",
+            obj=sso,
+            before={"effort": None},
+            after={"effort": 20},
+        )
+    assert score(sso).effort_factor == pytest.approx(0.5)
+    assert last_cause(sso) == "effort unknown → 20 points"
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        FeatureRequest.objects.filter(pk=export.pk).update(status="merged", merged_into=sso)
+        export.asks.update(request=sso)
+        audit_record(
+            actor=product_user,
+            verb="request.merged",
+            obj=export,
+            before={"status": "new", "merged_into": None},
+            after={"status": "merged", "merged_into": sso.pk},
+        )
+    assert score(export).total == 0 and not score(export).stale
+    assert score(sso).accounts_count == 2
+    assert last_cause(sso) == f"#{export.pk} merged into #{sso.pk}"

@@ -39,7 +39,7 @@ def money_short(value) -> str:
 
 @register.filter
 def score(value) -> str:
-    if value is None:
+    if value is None or value == "":  # "" is what a template gives for a missing score row
         return "—"
     return f"{float(value):.0f}"
 
@@ -47,7 +47,7 @@ def score(value) -> str:
 @register.simple_tag
 def score_bar(value, label: str = ""):
     """A thin bar for a 0-100 score, with the number for screen readers."""
-    number = 0 if value is None else max(0, min(100, round(float(value))))
+    number = 0 if value is None or value == "" else max(0, min(100, round(float(value))))
     return format_html(
         '<span class="bar" role="img" aria-label="{} {} of 100">'
         '<span class="bar-fill" style="width: {}%"></span></span>',

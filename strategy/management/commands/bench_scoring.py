@@ -1,4 +1,5 @@
 import json
+import os
 import statistics
 
 from django.core.management.base import BaseCommand, CommandError
@@ -117,6 +118,8 @@ class Command(BaseCommand):
         rows.append(("duplicate suggestions p95", "n/a" if dup_ms is None else f"{dup_ms:.1f} ms"))
         benchmark.remove_bench_user()
 
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        rows.append(("machine load average (1, 5, 15 min) at the end", load))
         width = max(len(label) for label, _ in rows)
         self.stdout.write(f"{'measure':<{width}}  result")
         self.stdout.write(f"{'-' * width}  {'-' * 30}")
