@@ -601,7 +601,8 @@ def escalation_resolve(
     """An executive settles an escalation, on the record.
 
     - ``uphold``: the contested decision stands; the request keeps its status and a decision of
-      the same kind is recorded with the executive's rationale.
+      the same kind is recorded with the executive's rationale (none when neither the contested
+      decision nor the request's status names a kind).
     - ``overturn``: the request becomes accepted for ``target_quarter`` (``YYYY-Qn``, required).
     - ``compromise``: the request moves to ``compromise_status`` (a status a decision can lead to:
       accepted, declined, deferred, already possible, needs info) with ``compromise_terms`` in
@@ -656,7 +657,9 @@ def escalation_resolve(
     escalation = Escalation.objects.select_related("contested_decision", "raised_by").get(
         pk=escalation.pk
     )
-    request = FeatureRequest.objects.select_for_update().get(pk=escalation.request_id)
+    # FOR NO KEY UPDATE: serialises with other writers of the request, but not with foreign-key
+    # checks of rows that point at it (score upserts by a worker), which would deadlock.
+    request = FeatureRequest.objects.select_for_update(no_key=True).get(pk=escalation.request_id)
     if outcome == EscalationOutcome.UPHOLD:
         new_status = request.status
         kind = _resolution_kind(escalation=escalation, request=request)

@@ -23,11 +23,13 @@ class ResolveForm(forms.Form):
         label="Target quarter",
         required=False,
         help_text="Required to overturn: the quarter it ships in.",
+        error_messages={"invalid_choice": "Pick one of the listed quarters."},
     )
     compromise_status = forms.ChoiceField(
         label="Request moves to",
         required=False,
         help_text="For a compromise: the status the request takes.",
+        error_messages={"invalid_choice": "Pick one of the listed statuses."},
     )
     compromise_terms = forms.CharField(
         label="Compromise terms",

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
     Count,
     DecimalField,
     Exists,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -422,41 +424,47 @@ OPEN_DEAL_STAGES = [stage for stage in DealStage.values if stage not in CLOSED_S
 
 
 def _waiting_asks() -> QuerySet[Ask]:
-    """Asks that link an open deal to an open request. The figures below read distinct
-    (group, deal) pairs from them: joins the database runs as hash joins, where an EXISTS per
-    aggregate would run one subquery per deal and per group."""
+    """Asks that link an open deal to an open request."""
     return Ask.objects.filter(request__status__in=OPEN_STATUSES, deal__stage__in=OPEN_DEAL_STAGES)
 
 
-def _sum_by_group(pairs) -> dict:
-    """``{group: sum of amounts}`` from distinct ``(group, deal_id, amount)`` rows."""
-    sums: dict = {}
-    for group, _deal_id, amount in pairs:
-        sums[group] = sums.get(group, Decimal(0)) + amount
-    return sums
+def _pipeline_per_group(asks: QuerySet[Ask], group_field: str, keys) -> dict:
+    """``{key: open pipeline}`` for each key of ``group_field`` and ``{"total": ...}``, in one
+    query: the asks are grouped per deal (so a deal counts once) with a 0/1 column per key saying
+    whether the deal waits on that key, and those rows are summed. An EXISTS per key inside the
+    aggregate would run one subquery per deal and key instead."""
+    marks = {
+        f"k_{i}": Max(Case(When(**{group_field: key}, then=Value(1)), default=Value(0)))
+        for i, key in enumerate(keys)
+    }
+    per_deal = asks.order_by().values("deal_id").annotate(amt=Max("deal__amount"), **marks)
+    inner, params = per_deal.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = [f"SUM({quote('amt')})"] + [f"SUM({quote('amt')} * {quote(name)})" for name in marks]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM ({inner}) per_deal", params)  # noqa: S608 - only generated SQL and fixed aliases
+        row = cursor.fetchone()
+    amounts = [_money(value) for value in row]
+    result = {key: amounts[i + 1] for i, key in enumerate(keys)}
+    result["total"] = amounts[0]
+    return result
+
+
+def _money(value) -> Decimal:
+    """A database sum as dollars and cents (SQLite returns floats, PostgreSQL decimals)."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
 def pipeline_by_status() -> tuple[list[dict], Decimal]:
     """Open pipeline (sum of open deal amounts) waiting on open requests, per request status, and
     the total. A deal counts once per status (and once in the total) however many requests it
     waits on. One query."""
-    pairs = list(
-        _waiting_asks()
-        .values_list("request__status", "deal_id", "deal__amount")
-        .distinct()
-        .order_by()
-    )
-    sums = _sum_by_group(pairs)
-    total = sum({deal_id: amount for _, deal_id, amount in pairs}.values(), Decimal(0))
+    sums = _pipeline_per_group(_waiting_asks(), "request__status", OPEN_STATUSES)
     rows = [
-        {
-            "label": RequestStatus(status).label,
-            "key": status,
-            "value": sums.get(status, Decimal(0)),
-        }
+        {"label": RequestStatus(status).label, "key": status, "value": sums[status]}
         for status in OPEN_STATUSES
     ]
-    return rows, total
+    return rows, sums["total"]
 
 
 def pipeline_by_theme() -> list[dict]:
@@ -464,40 +472,23 @@ def pipeline_by_theme() -> list[dict]:
     plus "No theme" for requests aligned with none. A deal counts once per theme. Three
     queries."""
     themes = list(StrategicTheme.objects.filter(active=True).order_by("-weight", "name"))
-    themed = (
-        _waiting_asks()
-        .filter(
-            request__alignments__strength__gte=THEME_MIN_STRENGTH,
-            request__alignments__theme__active=True,
-        )
-        .values_list("request__alignments__theme_id", "deal_id", "deal__amount")
-        .distinct()
-        .order_by()
+    themed = _waiting_asks().filter(
+        request__alignments__strength__gte=THEME_MIN_STRENGTH,
+        request__alignments__theme__active=True,
     )
-    sums = _sum_by_group(themed)
+    sums = (
+        _pipeline_per_group(themed, "request__alignments__theme_id", [t.pk for t in themes])
+        if themes
+        else {}
+    )
     aligned = ThemeAlignment.objects.filter(
         request_id=OuterRef("request_id"),
         strength__gte=THEME_MIN_STRENGTH,
         theme__active=True,
     )
-    unthemed = (
-        _waiting_asks()
-        .filter(~Exists(aligned))
-        .values_list("deal_id", "deal__amount")
-        .distinct()
-        .order_by()
-    )
-    rows = [
-        {"label": theme.name, "key": theme.pk, "value": sums.get(theme.pk, Decimal(0))}
-        for theme in themes
-    ]
-    rows.append(
-        {
-            "label": "No theme",
-            "key": "none",
-            "value": sum((amount for _, amount in unthemed), Decimal(0)),
-        }
-    )
+    unthemed = _pipeline_per_group(_waiting_asks().filter(~Exists(aligned)), "deal_id", [])
+    rows = [{"label": t.name, "key": t.pk, "value": sums[t.pk]} for t in themes]
+    rows.append({"label": "No theme", "key": "none", "value": unthemed["total"]})
     return rows
 
 

@@ -53,7 +53,7 @@ def escalation_detail(request, pk: int):
     if case is None:
         raise Http404("No such escalation.")
     escalation = case.escalation
-    form = ResolveForm(request.POST or None)
+    form = ResolveForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if escalation.status != EscalationStatus.OPEN:
             messages.error(request, "This escalation was already resolved; nothing was changed.")

@@ -196,6 +196,14 @@ def test_exec_overturns_and_sales_sees_the_outcome(page, screenshot, users, cont
     assert contested.status == EscalationStatus.RESOLVED
     assert contested.request.status == RequestStatus.ACCEPTED
 
+    page.get_by_role("link", name="← Escalations").click()
+    page.get_by_role("link", name="Resolved 1").click()
+    page.wait_for_load_state("networkidle")
+    resolved_row = page.locator("table.queue tbody tr").first.inner_text()
+    assert "Custom PDF invoice layout" in resolved_row and "Overturn" in resolved_row
+    assert "Elena Marsh" in resolved_row
+    screenshot("exec-queue-resolved")
+
     page.get_by_role("link", name="Portfolio", exact=True).click()
     page.wait_for_load_state("networkidle")
     assert page.get_by_role("heading", name="Portfolio", level=1).is_visible()

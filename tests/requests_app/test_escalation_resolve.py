@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -256,6 +257,23 @@ def test_two_executives_racing_on_postgres_resolve_it_once(celery_worker_process
     assert sorted(outcomes) == ["conflict", "won"]
     assert Decision.objects.filter(escalation=escalation).count() == 1
     assert AuditEvent.objects.filter(verb="escalation.resolved").count() == 1
+    # Let the worker finish what the resolution scheduled (score recompute, emails) before the
+    # tables are flushed for the next test.
+    from strategy.models import RequestScore
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        busy = (
+            RequestScore.objects.filter(stale=True).exists()
+            or Notification.objects.filter(emailed_at__isnull=True)
+            .exclude(recipient__email="")
+            .exists()
+        )
+        if not busy:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker did not finish the recompute and emails in 30 s")
 
 
 def test_resolution_marks_the_score_stale_for_the_escalated_flag(

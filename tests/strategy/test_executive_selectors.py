@@ -293,3 +293,13 @@ def test_portfolio_on_an_empty_database():
     assert figures["single_deal"]["share"] is None
     assert figures["escalations"]["median_days"] is None
     assert figures["revenue_won"] == {"amount": 0, "deals": 0}
+
+
+def test_resolved_tab_lists_the_latest_resolution_first():
+    now = timezone.now()
+    older = resolved(resolved_at=now - dt.timedelta(days=3))
+    newest = resolved(resolved_at=now - dt.timedelta(hours=1))
+    middle = resolved(resolved_at=now - dt.timedelta(days=1))
+    rows = sel.escalation_queue(filters=sel.QueueFilters(tab="resolved"), now=now)
+    assert [r.pk for r in rows] == [newest.pk, middle.pk, older.pk]
+    assert not any(r.is_overdue for r in rows)

@@ -297,7 +297,9 @@ def test_resolve_form_errors_sit_next_to_fields_and_keep_input(client, exec_user
     body = response.content.decode()
     assert "Describe the compromise in a sentence or two." in body
     assert "Pick the status the request moves to." in body
-    assert client.post(url, {}).status_code == 400
+    response = client.post(url, {})
+    assert response.status_code == 400
+    assert "Choose uphold, overturn or compromise." in response.content.decode()
     assert Escalation.objects.get().status == EscalationStatus.OPEN
 
 
@@ -379,6 +381,8 @@ def test_audit_log_filters_and_paginates(client, exec_user, admin_user, case):
         url, {"object_type": "requests_app.featurerequest", "object_id": str(case.request_id)}
     )
     assert [e.verb for e in response.context["page"].object_list] == ["request.status_changed"]
+    body = response.content.decode()
+    assert f'href="{case.request.get_absolute_url()}"' in body  # the object links to its page
     today = timezone.localdate()
     response = client.get(url, {"date_from": str(today + dt.timedelta(days=1))})
     assert response.context["page"].paginator.count == 0
