@@ -8,7 +8,11 @@ from .models import (
     Decision,
     Escalation,
     FeatureRequest,
+    ImportJob,
     Notification,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 
 
@@ -100,3 +104,79 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["verb"]
     search_fields = ["recipient__username", "message"]
     raw_id_fields = ["request"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """CRM imports and what they did; started from the CRM import page or the command."""
+
+    list_display = ["filename", "status", "layout", "total_rows", "created_by", "created_at"]
+    list_filter = ["status", "layout", "dry_run"]
+    exclude = ["content"]
+    readonly_fields = [
+        "created_by",
+        "filename",
+        "dry_run",
+        "all_or_nothing",
+        "status",
+        "layout",
+        "total_rows",
+        "processed_rows",
+        "result",
+        "errors",
+        "failure",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    list_select_related = ["created_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["url", "events", "active", "description", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["url", "description"]
+    readonly_fields = ["created_by", "created_at"]
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "created_at", "status_code", "error", "duration_ms", "response_body"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Every outbound delivery with each HTTP attempt, for diagnosing a receiver."""
+
+    list_display = ["event", "subscription", "status", "attempts", "created_at", "delivered_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["event_id", "subscription__url"]
+    readonly_fields = [
+        "subscription",
+        "event",
+        "event_id",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+    ]
+    list_select_related = ["subscription"]
+    inlines = [WebhookAttemptInline]
+
+    def has_add_permission(self, request):
+        return False

@@ -455,3 +455,141 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """One CRM file upload and what importing it did. The file's text is kept in the row so any
+    worker can read it, whatever machine the upload landed on."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    dry_run = models.BooleanField(default=False)
+    all_or_nothing = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    layout = models.CharField(max_length=40, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Import {self.filename} ({self.get_status_display()})"
+
+    @property
+    def layout_label(self) -> str:
+        from .importers import LAYOUT_LABELS
+
+        return LAYOUT_LABELS.get(self.layout, self.layout)
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, int(100 * self.processed_rows / self.total_rows))
+
+
+class WebhookEvent(models.TextChoices):
+    REQUEST_CREATED = "request.created", "Request created"
+    REQUEST_STATUS_CHANGED = "request.status_changed", "Request status changed"
+    DECISION_RECORDED = "decision.recorded", "Decision recorded"
+    ESCALATION_OPENED = "escalation.opened", "Escalation opened"
+    ESCALATION_RESOLVED = "escalation.resolved", "Escalation resolved"
+
+
+class WebhookSubscription(models.Model):
+    """An outside system that wants to hear about events, at a URL, signed with a shared secret."""
+
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=200)
+    events = models.JSONField(default=list, help_text="Event names, for example request.created.")
+    description = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription; delivered by a task, retried with backoff."""
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(unique=True)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "created_at"], name="delivery_status_time")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.subscription}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP try of a delivery: what came back, or why nothing did."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_body = models.CharField(max_length=1000, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="one_attempt_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number}: {self.status_code or self.error}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
@@ -947,3 +950,586 @@ def escalation_open(
         exclude=actor,
     )
     return escalation
+
+
+# --- CRM imports -----------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    """What an import did (or, for a dry run or a refused all-or-nothing run, would have done)."""
+
+    accounts_created: int = 0
+    accounts_updated: int = 0
+    deals_created: int = 0
+    deals_updated: int = 0
+    unchanged: int = 0
+    errors: list = dataclass_field(default_factory=list)  # RowError
+    written: bool = False
+    layout: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accounts_created": self.accounts_created,
+            "accounts_updated": self.accounts_updated,
+            "deals_created": self.deals_created,
+            "deals_updated": self.deals_updated,
+            "unchanged": self.unchanged,
+            "errors": len(self.errors),
+        }
+
+    @property
+    def rows_rejected(self) -> int:
+        return len({e.row for e in self.errors})
+
+
+class _RollBack(Exception):
+    pass
+
+
+ACCOUNT_IMPORT_FIELDS = [
+    "name",
+    "external_id",
+    "segment",
+    "is_customer",
+    "arr",
+    "sector",
+    "employees",
+]
+DEAL_IMPORT_FIELDS = [*DEAL_FIELDS, "external_id"]
+IMPORT_CHUNK = 1000
+
+
+def crm_import(
+    *,
+    actor,
+    parsed,
+    dry_run: bool = False,
+    all_or_nothing: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Upsert the accounts or deals of a parsed CRM file (``importers.parse_crm_file``).
+
+    Contract:
+    - Accounts are matched by external id, then by exact name (only an account without an
+      external id of its own, or a row without one), else created. Deals are upserted by external
+      id; a deal's account is found the same way, and created as a prospect when the file names
+      an account that does not exist yet. An account referenced only by an id nobody knows is a
+      row error ("import the accounts file first").
+    - Blank cells never erase what is stored (a blank amount or close date keeps the stored one;
+      a new deal gets 0 and no date). Probability: the file's, else the stage's default.
+    - Importing the same file twice changes nothing the second time (every row is ``unchanged``).
+    - Good rows are written and bad rows reported, unless ``all_or_nothing`` and some row is bad:
+      then nothing is written. ``dry_run`` never writes. Either way the counts say what the
+      import did or would do, and ``written`` says whether it was kept.
+    - New rows are inserted in bulk; changed rows are saved one by one so that whatever listens to
+      model saves (score freshness) hears about each change. Each created or changed row gets an
+      audit event (verbs ``account.imported``, ``deal.imported``).
+    - ``progress(n)`` is called with the number of rows handled after each chunk.
+    """
+    from .importers import ACCOUNTS, DEALS
+
+    summary = ImportSummary(errors=list(parsed.errors), layout=parsed.layout)
+    try:
+        with transaction.atomic():
+            if parsed.kind == ACCOUNTS:
+                _import_accounts(actor, parsed.rows, summary, progress)
+            elif parsed.kind == DEALS:
+                _import_deals(actor, parsed.rows, summary, progress)
+            if dry_run or (all_or_nothing and summary.errors):
+                raise _RollBack
+            summary.written = True
+    except _RollBack:
+        summary.written = False
+    summary.errors.sort(key=lambda e: e.row)
+    return summary
+
+
+def _chunks(rows: list, size: int = IMPORT_CHUNK):
+    for start in range(0, len(rows), size):
+        yield start, rows[start : start + size]
+
+
+def _audit_rows(actor, verb: str, objects_and_changes) -> None:
+    events = [
+        AuditEvent(
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            verb=verb,
+            object_type=obj._meta.label_lower,
+            object_id=str(obj.pk),
+            object_repr=str(obj)[:200],
+            before=before,
+            after=after,
+        )
+        for obj, before, after in objects_and_changes
+    ]
+    AuditEvent.objects.bulk_create(events, batch_size=500)
+
+
+def _apply_changes(obj: Model, values: dict[str, Any]) -> tuple[dict, dict]:
+    """Set the values that differ; return (before, after) of the changed fields only."""
+    before, after = {}, {}
+    for name, value in values.items():
+        current = getattr(obj, name)
+        if current != value:
+            before[name] = _jsonable(current)
+            after[name] = _jsonable(value)
+            setattr(obj, name, value)
+    return before, after
+
+
+def _account_values(row, existing: Account | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if existing is None or existing.name != row.name:
+        values["name"] = row.name
+    if row.external_id:
+        values["external_id"] = row.external_id
+    for name in ("segment", "is_customer", "sector", "employees"):
+        value = getattr(row, name)
+        if value is not None:
+            values[name] = value
+    if row.arr is not None:
+        values["arr"] = row.arr
+    is_customer = values.get("is_customer", existing.is_customer if existing else False)
+    if not is_customer:
+        values["arr"] = Decimal("0.00")
+    return values
+
+
+def _import_accounts(actor, rows, summary: ImportSummary, progress) -> None:
+    for start, chunk in _chunks(rows):
+        by_id = {
+            a.external_id: a
+            for a in Account.objects.filter(
+                external_id__in=[r.external_id for r in chunk if r.external_id]
+            )
+        }
+        by_name: dict[str, Account] = {}
+        for account in Account.objects.filter(name__in=[r.name for r in chunk]).order_by("pk"):
+            by_name.setdefault(account.name, account)
+        new, changed = [], []
+        for row in chunk:
+            account = by_id.get(row.external_id) if row.external_id else None
+            if account is None:
+                candidate = by_name.get(row.name)
+                if candidate is not None and (not candidate.external_id or not row.external_id):
+                    account = candidate
+            values = _account_values(row, account)
+            if account is None:
+                account = Account(**values)
+                try:
+                    account.full_clean(validate_unique=False, validate_constraints=False)
+                except ValidationError as exc:
+                    summary.errors.extend(_validation_errors(row.row, exc))
+                    continue
+                new.append(account)
+                by_name.setdefault(account.name, account)
+                continue
+            before, after = _apply_changes(account, values)
+            if after:
+                changed.append((account, before, after))
+            else:
+                summary.unchanged += 1
+        Account.objects.bulk_create(new, batch_size=500)
+        for account, _before, after in changed:
+            account.save(update_fields=[*after.keys(), "updated_at"])
+        _audit_rows(
+            actor,
+            "account.imported",
+            [(a, None, snapshot(a, ACCOUNT_IMPORT_FIELDS)) for a in new] + changed,
+        )
+        summary.accounts_created += len(new)
+        summary.accounts_updated += len(changed)
+        if progress:
+            progress(start + len(chunk))
+
+
+def _owner_lookup() -> dict[str, Any]:
+    """Owners as CRM exports name them: username, email or full name (case-insensitive)."""
+    from django.contrib.auth import get_user_model
+
+    lookup: dict[str, Any] = {}
+    for user in get_user_model().objects.filter(is_active=True).order_by("pk"):
+        full = f"{user.first_name} {user.last_name}".strip().lower()
+        for key in (user.username.lower(), (user.email or "").lower(), full):
+            if key:
+                lookup.setdefault(key, user)
+    return lookup
+
+
+def _validation_errors(row: int, exc: ValidationError) -> list:
+    from .importers import RowError
+
+    if hasattr(exc, "error_dict"):
+        return [
+            RowError(row, name, " ".join(str(m) for e in errors for m in e.messages))
+            for name, errors in exc.error_dict.items()
+        ]
+    return [RowError(row, "", " ".join(exc.messages))]
+
+
+def _import_deals(actor, rows, summary: ImportSummary, progress) -> None:
+    from .importers import RowError
+
+    owners = _owner_lookup()
+    for start, chunk in _chunks(rows):
+        accounts_by_id = {
+            a.external_id: a
+            for a in Account.objects.filter(
+                external_id__in={r.account_external_id for r in chunk if r.account_external_id}
+            )
+        }
+        accounts_by_name: dict[str, Account] = {}
+        for account in Account.objects.filter(
+            name__in={r.account_name for r in chunk if r.account_name}
+        ).order_by("pk"):
+            accounts_by_name.setdefault(account.name, account)
+        # Accounts named by a deal and not yet known are created first, as prospects.
+        new_accounts = []
+        for row in chunk:
+            if row.account_external_id in accounts_by_id or not row.account_name:
+                continue
+            if row.account_name not in accounts_by_name:
+                account = Account(
+                    name=row.account_name,
+                    external_id=None,
+                    segment=Segment.SMB,
+                )
+                accounts_by_name[row.account_name] = account
+                new_accounts.append(account)
+        Account.objects.bulk_create(new_accounts, batch_size=500)
+        _audit_rows(
+            actor,
+            "account.imported",
+            [(a, None, snapshot(a, ACCOUNT_IMPORT_FIELDS)) for a in new_accounts],
+        )
+        summary.accounts_created += len(new_accounts)
+
+        existing = {
+            d.external_id: d
+            for d in Deal.objects.filter(external_id__in=[r.external_id for r in chunk])
+        }
+        new, changed = [], []
+        for row in chunk:
+            account = accounts_by_id.get(row.account_external_id or "")
+            if account is None and row.account_name:
+                account = accounts_by_name.get(row.account_name)
+            if account is None:
+                summary.errors.append(
+                    RowError(
+                        row.row,
+                        row.columns.get("account_external_id", "account"),
+                        f"no account with id {row.account_external_id!r}; "
+                        "import the accounts file first",
+                    )
+                )
+                continue
+            deal = existing.get(row.external_id)
+            values: dict[str, Any] = {
+                "account": account,
+                "name": row.name,
+                "stage": row.stage,
+                "probability": row.probability
+                if row.probability is not None
+                else STAGE_PROBABILITY[row.stage],
+            }
+            if row.amount is not None or deal is None:
+                values["amount"] = row.amount if row.amount is not None else Decimal("0.00")
+            if row.close_date is not None:
+                values["close_date"] = row.close_date
+            owner = owners.get(row.owner.lower()) if row.owner else None
+            if owner is not None:
+                values["owner"] = owner
+            if deal is None:
+                deal = Deal(external_id=row.external_id, **values)
+                try:
+                    deal.full_clean(
+                        exclude=["account", "owner"],
+                        validate_unique=False,
+                        validate_constraints=False,
+                    )
+                except ValidationError as exc:
+                    summary.errors.extend(_validation_errors(row.row, exc))
+                    continue
+                new.append(deal)
+                continue
+            # Compare foreign keys by id: reading deal.account would cost a query per row.
+            values["account_id"] = values.pop("account").pk
+            if "owner" in values:
+                values["owner_id"] = values.pop("owner").pk
+            before, after = _apply_changes(deal, values)
+            deal.account = account  # cached for the audit text, no query
+            if after:
+                changed.append((deal, before, after))
+            else:
+                summary.unchanged += 1
+        Deal.objects.bulk_create(new, batch_size=500)
+        for deal, _before, after in changed:
+            deal.save(update_fields=[*after.keys(), "updated_at"])
+        _audit_rows(
+            actor,
+            "deal.imported",
+            [(d, None, snapshot(d, DEAL_IMPORT_FIELDS)) for d in new] + changed,
+        )
+        summary.deals_created += len(new)
+        summary.deals_updated += len(changed)
+        if progress:
+            progress(start + len(chunk))
+
+
+# --- Webhooks --------------------------------------------------------------------------------
+
+
+def webhook_event_emit(*, event: str, data: dict[str, Any]) -> list:
+    """Queue ``event`` for every active subscription that wants it; each delivery is sent by a
+    task after the current transaction commits (nothing is sent for a rolled-back change).
+
+    The body is ``{"id": <uuid>, "event": ..., "created_at": <iso>, "data": {...}}``; the id is
+    also the ``X-Triage-Delivery`` header, so receivers can drop the duplicates that at-least-once
+    delivery may produce. Returns the deliveries created (none when nobody subscribed).
+    """
+    import json
+    import uuid
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.utils import timezone
+
+    from .models import WebhookDelivery, WebhookSubscription
+    from .tasks import webhook_delivery_send
+
+    subscriptions = [
+        s for s in WebhookSubscription.objects.filter(active=True) if event in (s.events or [])
+    ]
+    if not subscriptions:
+        return []
+    now = timezone.now().isoformat()
+    deliveries = []
+    for subscription in subscriptions:
+        event_id = uuid.uuid4()
+        deliveries.append(
+            WebhookDelivery(
+                subscription=subscription,
+                event=event,
+                event_id=event_id,
+                payload={
+                    "id": str(event_id),
+                    "event": event,
+                    "created_at": now,
+                    "data": json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+                },
+            )
+        )
+    created = WebhookDelivery.objects.bulk_create(deliveries)
+    for delivery in created:
+        transaction.on_commit(lambda pk=delivery.pk: webhook_delivery_send.delay(pk), robust=True)
+    return created
+
+
+def webhook_delivery_attempt(*, delivery_id: int):
+    """Make one HTTP attempt for a delivery and log it as a :class:`WebhookAttempt`.
+
+    A 2xx answer marks the delivery delivered. Anything else (another status, a timeout, a refused
+    connection) marks it ``retrying`` with the time of the next try, or ``failed`` once
+    ``WEBHOOK_MAX_ATTEMPTS`` tries have been made. Returns the delivery, or None when there is
+    nothing to do (gone, already delivered or given up, subscription switched off).
+    """
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from . import webhooks
+    from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
+        return None
+    subscription = delivery.subscription
+    if not subscription.active:
+        return None
+    number = delivery.attempts + 1
+    body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    http_request = urllib.request.Request(  # noqa: S310 - http(s) only, checked on subscribe
+        subscription.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Triage-Webhooks/1",
+            webhooks.TIMESTAMP_HEADER: str(timestamp),
+            webhooks.SIGNATURE_HEADER: webhooks.sign(
+                secret=subscription.secret, timestamp=timestamp, body=body
+            ),
+            webhooks.EVENT_HEADER: delivery.event,
+            webhooks.DELIVERY_HEADER: str(delivery.event_id),
+        },
+    )
+    status_code, error, response_body = None, "", ""
+    started = time.monotonic()
+    try:
+        if not subscription.url.lower().startswith(("http://", "https://")):
+            raise ValueError("only http:// and https:// addresses can receive webhooks")
+        with urllib.request.urlopen(  # noqa: S310 - scheme checked just above
+            http_request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        ) as response:
+            status_code = response.status
+            response_body = response.read(1000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status_code = exc.code
+        response_body = exc.read(1000).decode("utf-8", "replace") if exc.fp else ""
+    except (OSError, ValueError) as exc:
+        error = (str(getattr(exc, "reason", "") or exc) or exc.__class__.__name__)[:500]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=number,
+        status_code=status_code,
+        error=error,
+        response_body=response_body[:1000],
+        duration_ms=duration_ms,
+    )
+    now = timezone.now()
+    delivery.attempts = number
+    if status_code is not None and 200 <= status_code < 300:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+    elif number >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+    else:
+        delivery.status = DeliveryStatus.RETRYING
+        delivery.next_attempt_at = now + dt.timedelta(
+            seconds=webhooks.backoff_seconds(
+                number,
+                base=settings.WEBHOOK_RETRY_BASE_SECONDS,
+                maximum=settings.WEBHOOK_RETRY_MAX_SECONDS,
+            )
+        )
+    delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
+    return delivery
+
+
+# --- Import jobs (the upload page) -----------------------------------------------------------
+
+
+def import_progress_key(job_id: int) -> str:
+    return f"crm-import:{job_id}:processed"
+
+
+@transaction.atomic
+def import_job_start(
+    *, actor, filename: str, data: bytes, dry_run: bool = False, all_or_nothing: bool = False
+):
+    """Record an uploaded CRM file and run it in a background task after commit.
+
+    The file is decoded here (UTF-8 with or without BOM, else Windows-1252) and kept in the job
+    row, so whichever worker picks the task up can read it. Returns the job.
+    """
+    from .importers import decode
+    from .models import ImportJob
+    from .tasks import crm_import_run
+
+    job = ImportJob.objects.create(
+        created_by=actor,
+        filename=filename[:255],
+        content=decode(data).replace("\x00", ""),
+        dry_run=dry_run,
+        all_or_nothing=all_or_nothing,
+    )
+    audit_record(
+        actor=actor,
+        verb="import.started",
+        obj=job,
+        after={"filename": job.filename, "dry_run": dry_run, "all_or_nothing": all_or_nothing},
+    )
+    transaction.on_commit(lambda: crm_import_run.delay(job.pk), robust=True)
+    return job
+
+
+def import_job_run(*, job_id: int):
+    """Run a waiting import job; a job that is already running or finished is left alone (so a
+    repeated task does nothing). Progress is published in the cache while it runs.
+
+    Returns the job, or None when it does not exist or was claimed by someone else.
+    """
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from .importers import parse_crm_file
+    from .models import ImportJob, ImportStatus
+
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+    try:
+        parsed = parse_crm_file(job.content)
+        ImportJob.objects.filter(pk=job_id).update(
+            layout=parsed.layout, total_rows=parsed.total_rows
+        )
+        key = import_progress_key(job_id)
+
+        def progress(done: int) -> None:
+            cache.set(key, done, timeout=3600)
+
+        summary = crm_import(
+            actor=job.created_by,
+            parsed=parsed,
+            dry_run=job.dry_run,
+            all_or_nothing=job.all_or_nothing,
+            progress=progress,
+        )
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED,
+            failure=f"{exc.__class__.__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportStatus.DONE,
+        processed_rows=parsed.total_rows,
+        result={
+            **summary.as_dict(),
+            "rows_rejected": summary.rows_rejected,
+            "written": summary.written,
+        },
+        errors=[e.as_dict() for e in summary.errors[:1000]],
+        finished_at=timezone.now(),
+    )
+    cache.delete(import_progress_key(job_id))
+    job.refresh_from_db()
+    return job
+
+
+ACCOUNT_FIELDS = ["name", "segment", "is_customer", "arr", "external_id"]
+
+
+@transaction.atomic
+def account_update(*, actor, account: Account, **changes: Any) -> Account:
+    """Change an account's name, segment, customer flag, ARR or external id. A prospect's ARR is
+    always 0. Validates before writing; audits ``account.updated`` when something changed."""
+    unknown = set(changes) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown account fields: {', '.join(sorted(unknown))}.")
+    before = snapshot(account, ACCOUNT_FIELDS)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    if "name" in changes:
+        account.name = (account.name or "").strip()
+    account.external_id = account.external_id or None
+    if not account.is_customer:
+        account.arr = Decimal(0)
+    account.full_clean()
+    after = snapshot(account, ACCOUNT_FIELDS)
+    if after != before:
+        account.save()
+        audit_record(actor=actor, verb="account.updated", obj=account, before=before, after=after)
+    return account

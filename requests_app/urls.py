@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import import_views, views
 
 app_name = "requests_app"
 
@@ -18,4 +18,6 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_mark_read, name="notifications_mark_read"),
+    path("imports/", import_views.imports, name="imports"),
+    path("imports/<int:pk>/", import_views.import_job, name="import_job"),
 ]

@@ -28,6 +28,8 @@ def navigation(request) -> dict:
             ("Portfolio", reverse("strategy:portfolio")),
             ("Audit log", reverse("strategy:audit")),
         ]
+    if user.is_staff or user.is_superuser:
+        items.append(("CRM import", reverse("requests_app:imports")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
     current = request.path

@@ -143,6 +143,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("requests_app", "0002_roles")]
+    dependencies = [("requests_app", "0003_imports_and_webhooks")]
 
     operations = [migrations.RunPython(forward, backward)]
