@@ -324,7 +324,7 @@ def duplicate_suggestions(
     ``exclude_id`` leaves one request out (the one being edited). Empty text: no suggestions.
     Three queries on PostgreSQL, two elsewhere, whatever the number of requests.
     """
-    # NUL cannot reach PostgreSQL text functions; the text is typed, not yet validated.
+    # NUL characters cannot reach PostgreSQL; the form reports them, suggestions ignore them.
     text = (text or "").replace("\x00", " ").strip()[:SUGGEST_MAX_CHARS]
     limit = max(1, min(int(limit), 50))
     if not text:
