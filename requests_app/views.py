@@ -155,6 +155,8 @@ def request_suggestions(request):
         exclude = int(request.GET.get("exclude", "")) or None
     except ValueError:
         exclude = None
+    if exclude is not None and not 0 < exclude < 2**63:
+        exclude = None  # not an id any row can have
     suggestions = selectors.duplicate_suggestions(
         text=text, exclude_id=exclude, min_share=selectors.SUGGEST_PAGE_MIN_SHARE
     )

@@ -242,6 +242,10 @@ def test_far_future_and_huge_deals_render_on_every_page(
         "/search/?q=%FF%FE",
         "/search/?q=%25%27%22%5C",
         "/notifications/?page=%00",
+        "/requests/new/accounts/?account=99999999999999999999999&account_query=%25",
+        "/requests/new/deals/?account=99999999999999999999999",
+        "/requests/suggestions/?title=%3Cscript%3E&problem=" + "word+" * 3000,
+        "/requests/suggestions/?title=a&exclude=99999999999999999999999",
     ],
 )
 def test_odd_urls_answer_without_a_500(client, sales_user, url):

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from requests_app.models import ImportJob, WebhookSubscription
 from tests.factories import (
+    AccountFactory,
     AlignmentFactory,
     AskFactory,
     DealFactory,
@@ -53,7 +54,25 @@ def everyone(status: int = 200, anonymous: int | str = LOGIN) -> dict:
     return {role: (anonymous if role == "anonymous" else status) for role in ROLES}
 
 
-REQUEST_PK = {"kwargs": lambda s: {"pk": s["request"].pk}}
+def admin_only(status: int = 200) -> dict:
+    return only(admin=status)
+
+
+def api_read() -> dict:
+    """Every role reads the API; no role: 403; anonymous: 401."""
+    return {**everyone(200), "norole": 403}
+
+
+def api_write(*roles: str, ok: int = 400) -> dict:
+    """Writes posted empty: the writing roles get the validation errors (400), others 403."""
+    return only(*roles, ok=ok)
+
+
+def pk_of(name: str) -> dict:
+    return {"kwargs": lambda s: {"pk": s[name].pk}}
+
+
+REQUEST_PK = pk_of("request")
 
 RULES: dict[str, Rule] = {
     "home": Rule(everyone(302)),
@@ -98,58 +117,54 @@ RULES: dict[str, Rule] = {
     "strategy:escalation": Rule(only("exec"), kwargs=lambda s: {"pk": s["escalation"].pk}),
     "strategy:portfolio": Rule(only("exec")),
     "strategy:audit": Rule(only("exec")),
-    # CRM import pages: superusers and staff users (sales operations).
-    "requests_app:imports": Rule(only()),
-    "requests_app:import_job": Rule(only(), kwargs=lambda s: {"pk": s["import_job"].pk}),
+    # CRM imports: administrators (and staff) only.
+    "requests_app:imports": Rule(admin_only()),
+    "requests_app:import_job": Rule(admin_only(), **pk_of("import_job")),
+    # The API: anonymous gets 401, no role 403, every role reads, writers per resource.
+    "api:token": (Rule(everyone(405, anonymous=405)),),
+    "api:crm-deals-webhook": (
+        # No shared secret configured: the inbound hook refuses everyone.
+        Rule(everyone(401, anonymous=401), method="post"),
+    ),
+    "api:account-list": (Rule(api_read()), Rule(api_write("sales"), method="post")),
+    "api:account-detail": (Rule(api_read(), **pk_of("account")),),
+    "api:deal-list": (Rule(api_read()), Rule(api_write("sales"), method="post")),
+    "api:deal-detail": (Rule(api_read(), **pk_of("deal")),),
+    "api:ask-list": (Rule(api_read()), Rule(api_write("sales"), method="post")),
+    "api:ask-detail": (Rule(api_read(), **pk_of("ask")),),
+    "api:escalation-list": (Rule(api_read()), Rule(api_write("sales"), method="post")),
+    "api:escalation-detail": (Rule(api_read(), **pk_of("escalation")),),
+    "api:escalation-resolve": (Rule(api_write("exec"), method="post", **pk_of("escalation")),),
+    "api:webhook-list": (
+        Rule(admin_only()),
+        Rule(admin_only(400), method="post"),
+    ),
+    "api:webhook-detail": (Rule(admin_only(), **pk_of("webhook")),),
+    "api:webhook-deliveries": (Rule(admin_only(), **pk_of("webhook")),),
+    "api:request-list": (Rule(api_read()), Rule(api_write("sales"), method="post")),
+    "api:request-detail": (Rule(api_read(), **REQUEST_PK),),
+    "api:request-score": (Rule(api_read(), **REQUEST_PK),),
+    "api:request-decisions": (
+        Rule(api_read(), **REQUEST_PK),
+        Rule(api_write("product"), method="post", **REQUEST_PK),
+    ),
+    "api:theme-list": (Rule(api_read()), Rule(api_write("product"), method="post")),
+    "api:theme-detail": (Rule(api_read(), **pk_of("theme")),),
+    "api:alignment-list": (Rule(api_read()), Rule(api_write("product"), method="post")),
+    "api:alignment-detail": (Rule(api_read(), **pk_of("alignment")),),
+    "api:policy": (Rule(api_read()),),
+    # The OpenAPI schema and its interactive docs are public, like the API's own documentation.
+    "schema": Rule(everyone(200, anonymous=200)),
+    "api-docs": Rule(everyone(200, anonymous=200)),
 }
-# The REST API: anonymous 401, no role 403, any role may read; writes are checked per role in
-# tests/requests_app/test_api.py and tests/strategy/test_api.py. The API parses JSON only, so
-# the empty form posts of this matrix get 415 from the roles allowed to write.
-API_READ = only("sales", "product", "exec")
-RULES.update(
-    {
-        # The schema and its docs page describe the API, not its data: public.
-        "schema": Rule(everyone(200, anonymous=200)),
-        "api-docs": Rule(everyone(200, anonymous=200)),
-        # GET on the token endpoint and the signed CRM hook: POST only, for everyone.
-        "api:token": Rule(everyone(405, anonymous=405)),
-        "api:crm-deals-webhook": Rule(everyone(405, anonymous=405)),
-        "api:account-list": Rule(API_READ),
-        "api:account-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["deal"].account_id}),
-        "api:deal-list": Rule(API_READ),
-        "api:deal-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["deal"].pk}),
-        "api:ask-list": Rule(API_READ),
-        "api:ask-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["ask"].pk}),
-        "api:request-list": Rule(API_READ),
-        "api:request-detail": Rule(API_READ, **REQUEST_PK),
-        "api:request-score": Rule(API_READ, **REQUEST_PK),
-        "api:request-decisions": Rule(API_READ, **REQUEST_PK),
-        "api:theme-list": Rule(API_READ),
-        "api:theme-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["theme"].pk}),
-        "api:alignment-list": Rule(API_READ),
-        "api:alignment-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["alignment"].pk}),
-        "api:policy": Rule(API_READ),
-        "api:escalation-list": Rule(API_READ),
-        "api:escalation-detail": Rule(API_READ, kwargs=lambda s: {"pk": s["escalation"].pk}),
-        "api:escalation-resolve": Rule(
-            only("exec", ok=415),
-            method="post",
-            kwargs=lambda s: {"pk": s["escalation"].pk},
-        ),
-        # Webhook subscriptions: superusers only.
-        "api:webhook-list": Rule(only()),
-        "api:webhook-detail": Rule(only(), kwargs=lambda s: {"pk": s["webhook"].pk}),
-        "api:webhook-deliveries": Rule(only(), kwargs=lambda s: {"pk": s["webhook"].pk}),
-    }
-)
 # The Django admin: staff only. Its index, every change list and every add form are checked;
 # the object pages go through the same ``admin_view`` guard.
 ADMIN_NAMESPACE = "admin"
 ADMIN_OUTCOMES = {**everyone(302, anonymous=302), "admin": 200}
 # Admin pages that even a superuser may not use: the audit trail is append-only.
+# Import jobs and webhook deliveries are records of what happened, made by the system.
 ADMIN_FORBIDDEN = {
     "admin:requests_app_auditevent_add",
-    # Import jobs come from uploads and deliveries from events, never from an admin form.
     "admin:requests_app_importjob_add",
     "admin:requests_app_webhookdelivery_add",
 }
@@ -187,30 +202,37 @@ def test_every_url_pattern_has_a_rule():
 @pytest.fixture
 def samples(users):
     request = FeatureRequestFactory(created_by=users["sales"])
-    theme = ThemeFactory()
-    deal = DealFactory(owner=users["sales"])
+    account = AccountFactory()
     return {
         "request": request,
-        "theme": theme,
+        "account": account,
+        "deal": DealFactory(account=account),
+        "ask": AskFactory(request=request, account=account),
+        "theme": ThemeFactory(),
+        "alignment": AlignmentFactory(request=request),
         "escalation": EscalationFactory(request=request, raised_by=users["sales"]),
-        "deal": deal,
-        "ask": AskFactory(request=request, account=deal.account, deal=deal),
-        "alignment": AlignmentFactory(request=request, theme=theme),
         "webhook": WebhookSubscription.objects.create(
-            url="http://127.0.0.1:9/hook", secret="s" * 32, events=["request.created"]
+            url="http://127.0.0.1:9/hook", secret="s3cret", events=["request.created"]
         ),
         "import_job": ImportJob.objects.create(
-            created_by=users["admin"], filename="deals.csv", content="x"
+            filename="deals.csv", content="name\n", created_by=users["admin"]
         ),
         **users,
     }
+
+
+def _content_type(url: str) -> str:
+    return "application/json" if url.startswith("/api/") else "application/x-www-form-urlencoded"
 
 
 def _check(client, users, role: str, method: str, url: str, expected, data=None):
     client.logout()
     if role != "anonymous":
         client.force_login(users[role])
-    response = getattr(client, method)(url, data or {})
+    if method == "get":
+        response = client.get(url)
+    else:
+        response = getattr(client, method)(url, data or {}, content_type=_content_type(url))
     where = f"{role} {method.upper()} {url}"
     if expected == LOGIN:
         if url.startswith("/api/"):
@@ -224,10 +246,11 @@ def _check(client, users, role: str, method: str, url: str, expected, data=None)
 
 @pytest.mark.parametrize("name", sorted(RULES))
 def test_rule(client, users, samples, name):
-    rule = RULES[name]
-    url = reverse(name, kwargs=rule.kwargs(samples))
-    for role in ROLES:
-        _check(client, users, role, rule.method, url, rule.outcomes[role], rule.data)
+    rules = RULES[name] if isinstance(RULES[name], tuple) else (RULES[name],)
+    for rule in rules:
+        url = reverse(name, kwargs=rule.kwargs(samples))
+        for role in ROLES:
+            _check(client, users, role, rule.method, url, rule.outcomes[role], rule.data)
 
 
 ADMIN_PAGES = sorted(

@@ -16,11 +16,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.urls import NoReverseMatch, resolve
 from django.urls.exceptions import Resolver404
 
 from requests_app.models import FeatureRequest
 from strategy.models import RequestScore
+from strategy.services import scores_recompute_stale
 from strategy.synthetic import synthetic_data_build
 from triage import loadbench
 from triage.roles import EXECUTIVE, PRODUCT, SALES
@@ -130,8 +132,13 @@ class Command(BaseCommand):
         stale = RequestScore.objects.filter(stale=True).exists()
         if missing or stale:
             start = time.perf_counter()
-            out["scored"] = _score_everything()
+            out["scored"] = scores_recompute_stale(cause="bench_load", include_missing=True)
             out["score_s"] = round(time.perf_counter() - start, 1)
+        if connection.vendor == "postgresql":
+            # A recompute rewrites every score row it touches: without fresh statistics and
+            # with the dead rows still in place the board's plans go wrong (docs/performance.md).
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM (ANALYZE) strategy_requestscore")
         return out
 
     def _users(self) -> dict[str, str]:
@@ -230,22 +237,3 @@ class Command(BaseCommand):
         for example in report["error_examples"]:
             self.stdout.write(f"  error: {example}")
         self.stdout.write(json.dumps(report))
-
-
-def _score_everything() -> int:
-    """Compute every score with the scoring service; without it, give each request a placeholder
-    score so the board has an order to page through."""
-    try:
-        from strategy.services import scores_recompute
-    except ImportError:
-        import random
-
-        rng = random.Random(7)  # noqa: S311 - placeholder numbers for a benchmark
-        ids = FeatureRequest.objects.filter(score__isnull=True).values_list("pk", flat=True)
-        rows = [
-            RequestScore(request_id=pk, total=rng.uniform(0, 100), stale=True)
-            for pk in ids.iterator()
-        ]
-        RequestScore.objects.bulk_create(rows, batch_size=5000)
-        return len(rows)
-    return scores_recompute(cause="bench_load")
