@@ -897,7 +897,9 @@ def escalation_open(
 
     from .models import EscalationStatus
 
-    locked = FeatureRequest.objects.select_for_update().get(pk=request.pk)
+    # FOR NO KEY UPDATE: a score recompute writing this request's score row holds a key-share
+    # lock on it; a full FOR UPDATE here would wait for it while it waits for our score lock.
+    locked = FeatureRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if locked.status not in ESCALATABLE_STATUSES:
         raise ValidationError(
             "Only a declined or deferred request can be escalated; this one is "
