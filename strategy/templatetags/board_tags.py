@@ -22,3 +22,17 @@ def absolute(value):
         return abs(value)
     except TypeError:
         return value
+
+
+@register.filter
+def isoday(value) -> str:
+    """An ISO date or datetime string from a stored explanation → ``Dec 15, 2026``."""
+    import datetime as dt
+
+    if not value:
+        return ""
+    try:
+        parsed = dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return f"{parsed:%b} {parsed.day}, {parsed.year}"

@@ -190,6 +190,8 @@ def test_explanation_fragment_names_deals_accounts_and_themes(client, product_us
         "1 of 412 customers",
         "Acme renewal supplies 100% of the revenue at stake.",
         "Policy v3",
+        "closes Dec 15, 2026",
+        "computed Nov 27, 2026",
     ):
         assert text in fragment, text
     page = client.get(url).content.decode()  # without JavaScript: a page of its own
