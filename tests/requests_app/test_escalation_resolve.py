@@ -226,6 +226,9 @@ def test_second_resolution_conflicts_and_changes_nothing(exec_user, contested):
 @pytest.mark.django_db(transaction=True)
 def test_two_executives_racing_on_postgres_resolve_it_once(celery_worker_process):
     """Two threads with their own connections resolve the same escalation at once: one wins."""
+    from django.core.cache import cache
+
+    cache.clear()  # no recompute-pending mark left by an earlier test holds back the recompute
     execs = [UserFactory(username=f"racer{i}", roles=[EXECUTIVE]) for i in range(2)]
     request = FeatureRequestFactory(status=RequestStatus.DECLINED)
     escalation = EscalationFactory(request=request)
@@ -261,7 +264,7 @@ def test_two_executives_racing_on_postgres_resolve_it_once(celery_worker_process
     # tables are flushed for the next test.
     from strategy.models import RequestScore
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         busy = (
             RequestScore.objects.filter(stale=True).exists()
@@ -273,7 +276,7 @@ def test_two_executives_racing_on_postgres_resolve_it_once(celery_worker_process
             break
         time.sleep(0.05)
     else:
-        pytest.fail("the worker did not finish the recompute and emails in 30 s")
+        pytest.fail("the worker did not finish the recompute and emails in 60 s")
 
 
 def test_resolution_marks_the_score_stale_for_the_escalated_flag(
