@@ -116,3 +116,12 @@ def test_new_request_form_keeps_input_and_shows_field_errors(client, users):
     assert "Describe the customer&#x27;s problem in a sentence or two." in body
     assert "Pick the account that needs this." in body
     assert 'value="Bulk export"' in body
+
+
+def test_request_page_when_the_submitter_was_deleted(client, users):
+    request = FeatureRequestFactory()
+    request.created_by.delete()  # SET_NULL: the request stays, without a submitter
+    client.force_login(users["product"])
+    response = client.get(reverse("requests_app:request_detail", args=[request.pk]))
+    assert response.status_code == 200
+    assert "submitted by —" in response.content.decode()

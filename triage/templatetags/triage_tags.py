@@ -91,3 +91,11 @@ def ago(value) -> str:
     if days > 0:
         return f"{days} days ago"
     return f"in {-days} days"
+
+
+@register.filter
+def person(user, fallback: str = "—") -> str:
+    """A user's full name, else username; ``fallback`` when there is none (system, deleted)."""
+    if user is None or user == "":
+        return fallback
+    return user.get_full_name() or user.get_username()
