@@ -1101,6 +1101,15 @@ def _account_values(row, existing: Account | None) -> dict[str, Any]:
     return values
 
 
+def _write_chunk(actor, model, new: list, changed: list, verb: str, fields: list[str]) -> None:
+    """Insert a chunk's new rows in bulk, save its changed rows one by one (so the score
+    listeners see each change) and audit both."""
+    model.objects.bulk_create(new, batch_size=500)
+    for obj, _before, after in changed:
+        obj.save(update_fields=[*after.keys(), "updated_at"])
+    _audit_rows(actor, verb, [(obj, None, snapshot(obj, fields)) for obj in new] + changed)
+
+
 def _import_accounts(actor, rows, summary: ImportSummary, progress) -> None:
     for start, chunk in _chunks(rows):
         by_id = {
@@ -1135,14 +1144,7 @@ def _import_accounts(actor, rows, summary: ImportSummary, progress) -> None:
                 changed.append((account, before, after))
             else:
                 summary.unchanged += 1
-        Account.objects.bulk_create(new, batch_size=500)
-        for account, _before, after in changed:
-            account.save(update_fields=[*after.keys(), "updated_at"])
-        _audit_rows(
-            actor,
-            "account.imported",
-            [(a, None, snapshot(a, ACCOUNT_IMPORT_FIELDS)) for a in new] + changed,
-        )
+        _write_chunk(actor, Account, new, changed, "account.imported", ACCOUNT_IMPORT_FIELDS)
         summary.accounts_created += len(new)
         summary.accounts_updated += len(changed)
         if progress:
@@ -1268,14 +1270,7 @@ def _import_deals(actor, rows, summary: ImportSummary, progress) -> None:
                 changed.append((deal, before, after))
             else:
                 summary.unchanged += 1
-        Deal.objects.bulk_create(new, batch_size=500)
-        for deal, _before, after in changed:
-            deal.save(update_fields=[*after.keys(), "updated_at"])
-        _audit_rows(
-            actor,
-            "deal.imported",
-            [(d, None, snapshot(d, DEAL_IMPORT_FIELDS)) for d in new] + changed,
-        )
+        _write_chunk(actor, Deal, new, changed, "deal.imported", DEAL_IMPORT_FIELDS)
         summary.deals_created += len(new)
         summary.deals_updated += len(changed)
         if progress:
