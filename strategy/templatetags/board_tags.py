@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from django import template
 
+from triage.templatetags.triage_tags import person
+
 register = template.Library()
 
 
-@register.filter
-def person(user, fallback: str = "—") -> str:
-    """A user's full name, else username; ``fallback`` when there is no user (system, deleted)."""
-    if user is None or user == "":
-        return fallback
-    return user.get_full_name() or user.get_username()
+register.filter("person", person)  # the project's one name formatter
 
 
 @register.filter

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from requests_app.models import DECISION_STATUS, RequestStatus
+from triage.templatetags.triage_tags import person
 
 register = template.Library()
 
@@ -35,12 +36,7 @@ def days(value) -> str:
     return f"{number:.1f} day{'' if round(number, 1) == 1 else 's'}"
 
 
-@register.filter
-def person(user) -> str:
-    """A user's full name, else the username; ``—`` for nobody."""
-    if user is None:
-        return "—"
-    return user.get_full_name() or user.get_username()
+register.filter("person", person)  # the project's one name formatter
 
 
 @register.filter
