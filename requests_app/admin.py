@@ -145,6 +145,12 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     search_fields = ["url", "description"]
     readonly_fields = ["created_by", "created_at"]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            # An address typed without a scheme is taken as https, never plain http.
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt

@@ -150,7 +150,7 @@ class Command(BaseCommand):
                     "database": connection.vendor,
                     **sizes,
                     "full_recompute_s": r(full_s),
-                    "naive_per_row_s": r(naive_s, 1),
+                    "naive_per_row_s": r(naive_s),
                     "speedup": r(naive_s / full_s, 1),
                     "sql_floor_s": r(floor_s),
                     "floor_ratio": r(full_s / floor_s, 2) if floor_s else None,
