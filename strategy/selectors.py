@@ -36,6 +36,7 @@ from requests_app.models import (
     RiceImpact,
 )
 
+from .board_snapshot import LensSnapshot, lens_snapshot
 from .models import RequestScore, ScoreHistory, StrategicTheme, ThemeAlignment
 
 BOARD_PAGE_SIZE = 50
@@ -317,17 +318,30 @@ class BoardRows:
     an indexed column, so the first page stops after 50 rows); unscored requests, when any, follow
     in age order. Per page: the count, the scored rows, (only past the scored ones) the count of
     scored rows and the unscored rows, and the lens ranks: at most five queries at any data size.
+    When only the status narrows the board, the count and the ranks come from the population's
+    snapshot (``board_snapshot``) instead: one cheap read while it is current.
     """
 
     def __init__(self, filters: BoardFilters):
         self.filters = filters
         self._count: int | None = None
         self._scored_count: int | None = None
+        self._snapshot: LensSnapshot | None = None
+        self._snapshot_read = False
+
+    def snapshot(self) -> LensSnapshot | None:
+        """The population snapshot when only the status narrows the board (the usual view)."""
+        if not self._snapshot_read:
+            self._snapshot_read = True
+            if _only_status_filter(self.filters):
+                self._snapshot = lens_snapshot(self.filters.status)
+        return self._snapshot
 
     def count(self) -> int:
         if self._count is None:
+            snapshot = self.snapshot()
             # The count needs neither the ordering, the annotations nor the windows.
-            self._count = _filtered(self.filters).count()
+            self._count = snapshot.count if snapshot else _filtered(self.filters).count()
         return self._count
 
     def __len__(self) -> int:
@@ -371,7 +385,11 @@ class BoardRows:
                 )
                 offset = max(0, start - self._scored_count)
                 rows += list(unscored[offset : offset + (stop - start - len(rows))])
-        ranks = lens_ranks(self.filters, {row.pk: _lens_of(row) for row in rows})
+        snapshot = self.snapshot()
+        if snapshot is not None:
+            ranks = {row.pk: snapshot.ranks(*_lens_of(row)) for row in rows}
+        else:
+            ranks = lens_ranks(self.filters, {row.pk: _lens_of(row) for row in rows})
         # Reverse each route once per page, not three times per row.
         triage_url = reverse("strategy:request_triage", args=[0])
         why_url = reverse("strategy:request_why", args=[0])

@@ -286,6 +286,18 @@ def scores_recompute(
     return sum(_recompute_batch(chunk, run) for chunk in chunks)
 
 
+def scores_vacuum() -> bool:
+    """After a full recompute (PostgreSQL, outside a transaction): reclaim the row versions it
+    left behind and refresh the planner's statistics, so reads go back to index-only scans (the
+    board's lens snapshot) instead of waiting for autovacuum. Returns whether it ran."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) strategy_requestscore, strategy_scorehistory")
+    return True
+
+
 PARALLEL_WORKERS = 2
 
 

@@ -96,5 +96,12 @@ def scores_sweep_task() -> int | None:
 
 @shared_task(name="strategy.scores_refresh_all", **_TASK_OPTIONS)
 def scores_refresh_all_task() -> int | None:
-    """Nightly (beat): recompute every score, because urgency moves with the calendar."""
-    return _locked(lambda: services.scores_recompute(cause=NIGHTLY_CAUSE), name="nightly refresh")
+    """Nightly (beat): recompute every score, because urgency moves with the calendar, then
+    vacuum the score table the recompute rewrote."""
+
+    def refresh() -> int:
+        written = services.scores_recompute(cause=NIGHTLY_CAUSE)
+        services.scores_vacuum()
+        return written
+
+    return _locked(refresh, name="nightly refresh")

@@ -45,6 +45,14 @@ def require_real_services() -> None:
         pytest.skip(f"needs the real services: {missing}")
 
 
+def require_postgres() -> None:
+    """Skip (or, under CI=true, fail) unless the database is PostgreSQL."""
+    if not settings.IS_POSTGRES:
+        if IN_CI:
+            pytest.fail("PostgreSQL test cannot run in CI: DATABASE_URL is not PostgreSQL")
+        pytest.skip("needs PostgreSQL: DATABASE_URL does not point at it")
+
+
 @pytest.fixture(autouse=True)
 def _tasks_in_process(request):
     """Unit tests run tasks in-process; integration tests send them to the real broker."""

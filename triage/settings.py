@@ -187,6 +187,11 @@ EMAIL_BACKEND = env_str(
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Triage <triage@localhost>")
 
 # Escalations are due this many business days after they are opened.
+# Board lens ranks on PostgreSQL: after data changes, a process rebuilds its snapshot of the
+# population at most this often (strategy/board_snapshot.py). 0: on every change.
+BOARD_RANKS_REFRESH_SECONDS = env_float(
+    "BOARD_RANKS_REFRESH_SECONDS", 0.0 if TESTING else 5.0, minimum=0
+)
 ESCALATION_SLA_BUSINESS_DAYS = env_int("ESCALATION_SLA_BUSINESS_DAYS", 5, minimum=1)
 
 REST_FRAMEWORK = {

@@ -29,6 +29,8 @@ KEYS = [
     "deal_change_to_score_s",
     "board_first_page_ms",
     "board_queries",
+    "board_first_page_cold_ms",
+    "board_cold_queries",
     "duplicate_suggest_p95_ms",
 ]
 
@@ -57,6 +59,7 @@ def test_measures_and_prints_one_json_line(capsys, settings):
     high = (naive + half_ms) / max(full - half_ms, 1e-9)
     assert low - 0.05 <= result["speedup"] <= high + 0.05
     assert result["board_queries"] is not None
+    assert result["board_first_page_cold_ms"] > 0 and result["board_cold_queries"] is not None
     if settings.IS_POSTGRES:
         assert result["sql_floor_s"] > 0
     assert RequestScore.objects.filter(stale=False).count() == 30
