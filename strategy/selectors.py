@@ -22,6 +22,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, Rank
 from django.urls import reverse
 from django.utils import timezone
@@ -363,8 +364,17 @@ class BoardRows:
         return qs.order_by(*order, F("created_at").desc(), F("pk").desc())
 
     def _rows(self, qs: QuerySet) -> QuerySet:
-        return qs.select_related("score").annotate(  # the score in the same query, not per row
-            rice=_rice_expression(), wsjf=_wsjf_expression()
+        return (
+            qs.select_related("score")  # the score in the same query, not per row
+            # A row shows one sentence of the explanation, not the whole document.
+            .defer("score__explanation")
+            .annotate(
+                rice=_rice_expression(),
+                wsjf=_wsjf_expression(),
+                single_deal_reason=KeyTextTransform(
+                    "single_deal", KeyTransform("flag_reasons", "score__explanation")
+                ),
+            )
         )
 
     def __getitem__(self, window: slice) -> list[FeatureRequest]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -68,9 +70,14 @@ class RequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @cached_property
+    def _score_serializer(self) -> ScoreSerializer:
+        # One for every row of a list: building a serializer's fields costs more than using them.
+        return ScoreSerializer()
+
     @extend_schema_field(ScoreSerializer)
     def get_score(self, obj: FeatureRequest) -> dict:
-        return ScoreSerializer(score_of(obj)).data
+        return self._score_serializer.to_representation(score_of(obj))
 
 
 class RequestSubmitSerializer(serializers.Serializer):

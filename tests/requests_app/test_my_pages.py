@@ -46,6 +46,33 @@ def test_my_requests_lists_submitted_and_asked_with_rank_among_open(sales_user):
     assert rows[unscored.title].rank is None
 
 
+def test_my_requests_ranks_every_page_in_a_fixed_number_of_queries(
+    client, sales_user, django_assert_max_num_queries
+):
+    totals = [90, 80, 80, 70, 60, 50, 50, 40, 30, 20]
+    for i, total in enumerate(totals):
+        request = _scored(f"Mine {i}", total, created_by=sales_user)
+        AskFactory(request=request, created_by=sales_user)  # submitted *and* asked: listed once
+    for i in range(3):
+        _scored(f"Other {i}", 85 - 20 * i)  # 85, 65, 45 sit between mine
+    client.force_login(sales_user)
+    url = reverse("requests_app:my_requests")
+    with django_assert_max_num_queries(12):
+        response = client.get(url)
+    rows = list(response.context["page"])
+    assert len(rows) == len(totals)
+    expected = {
+        f"Mine {i}": 1 + sum(1 for t in [*totals, 85, 65, 45] if t > total)
+        for i, total in enumerate(totals)
+    }
+    assert {r.title: r.rank for r in rows} == expected
+    assert expected["Mine 1"] == expected["Mine 2"] == 3  # ties share a rank
+    for i in range(30):
+        _scored(f"More {i}", i, created_by=sales_user)
+    with django_assert_max_num_queries(12):
+        assert client.get(url, {"page": 2}).status_code == 200
+
+
 def test_my_requests_filters_by_status_and_by_my_deal(client, sales_user):
     acme = AccountFactory(name="Acme")
     deal = DealFactory(account=acme, owner=sales_user, name="Acme renewal")

@@ -165,6 +165,32 @@ def test_board_page_shows_rows_badges_money_and_stale(client, product_user):
     assert "No request matches these filters" in body
 
 
+def test_board_rows_escape_text_and_show_flag_reasons_and_selection(client, product_user):
+    hostile = scored(
+        '<script>alert("x")</script> & co',
+        total=80,
+        single_deal=True,
+        explanation={"flag_reasons": {"single_deal": 'Acme "renewal" supplies 100%.'}},
+    )
+    plain = scored("No reason stored", total=70, single_deal=True)
+    unscored = FeatureRequestFactory(title="Waiting")
+    RequestScore.objects.filter(request=unscored).delete()
+    client.force_login(product_user)
+    response = client.post(reverse("strategy:board_bulk"), {"ids": [hostile.pk]})
+    body = response.content.decode()
+    assert "<script>alert" not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in body
+    assert 'title="Acme &quot;renewal&quot; supplies 100%."' in body
+    assert 'title="One deal supplies most of the revenue at stake">single deal' in body
+    assert f'name="ids" value="{hostile.pk}" form="bulk" aria-label="Select ' in body
+    assert f'value="{hostile.pk}" form="bulk" aria-label="Select &lt;script' in body
+    checked = body.split(f'value="{hostile.pk}" form="bulk"', 1)[1].split(">", 1)[0]
+    assert checked.endswith(" checked")  # kept selected when the bulk form comes back
+    assert f'value="{plain.pk}" form="bulk" aria-label="Select No reason stored">' in body
+    assert f'id="why-{unscored.pk}" class="why-row" hidden' in body
+    assert "Not scored yet" in body
+
+
 def test_bad_filter_values_do_not_break_the_board(client, product_user):
     scored("Anything", total=10)
     client.force_login(product_user)

@@ -73,3 +73,6 @@ def test_a_short_run_against_gunicorn_has_no_errors(monkeypatch, capsys):
     assert report["kinds"]["board"]["count"] > 0
     assert report["kinds"]["submit"]["count"] > 0
     assert report["users"] == 4 and report["workers"] == 2
+    # A worker ran beside the server and scored the requests submitted through the form.
+    assert report["celery_worker"] is True
+    assert report["submitted_during_run"] > 0 and report["scored_during_run"] > 0

@@ -76,6 +76,12 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not start a Celery worker (with REDIS_URL set, one scores new requests "
+            "during the run, as in production)",
+        )
 
     def handle(self, *args, **o):
         if not 1 <= o["users"] <= 500:
@@ -89,7 +95,17 @@ class Command(BaseCommand):
         prepared = self._data(o["scale"])
         passwords = self._users()
         plan = self._plan(mix, o["users"], passwords)
-        server = self._start_server(o["port"], o["workers"], o["threads"])
+        last_before = FeatureRequest.objects.order_by("-pk").values_list("pk", flat=True).first()
+        new_requests = FeatureRequest.objects.filter(pk__gt=last_before or 0)
+        env = self._server_env()
+        worker = None
+        if settings.REDIS_URL and not o["no_worker"]:
+            worker = self._start_worker(env)
+        try:
+            server = self._start_server(env, o["port"], o["workers"], o["threads"])
+        except BaseException:
+            self._stop(worker)
+            raise
         try:
             self.stdout.write(
                 f"Driving {len(plan)} users for {o['duration']:.0f} s "
@@ -107,13 +123,17 @@ class Command(BaseCommand):
         except loadbench.LoadError as exc:
             raise CommandError(f"Set-up failed: {exc}") from None
         finally:
-            self._stop_server(server)
+            self._stop(server)
+            self._stop(worker)
         report = loadbench.summary(results, elapsed)
         report.update(
             users=len(plan),
             think_s=o["think"],
             workers=o["workers"],
             threads=o["threads"],
+            celery_worker=worker is not None,
+            submitted_during_run=new_requests.count(),
+            scored_during_run=new_requests.filter(score__stale=False).count(),
             database=settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
             feature_requests=FeatureRequest.objects.count(),
             **prepared,
@@ -164,8 +184,8 @@ class Command(BaseCommand):
             for _ in range(count)
         ]
 
-    def _start_server(self, port: int, workers: int, threads: int) -> subprocess.Popen:
-        env = {
+    def _server_env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "DEBUG": "0",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
@@ -177,6 +197,32 @@ class Command(BaseCommand):
             "SECURE_HSTS_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
         }
+
+    def _start_worker(self, env: dict[str, str]) -> subprocess.Popen:
+        """One Celery worker on the same database and Redis, as a deployment runs beside the web
+        processes; returns once it answers a ping."""
+        from triage.celery import app as celery_app
+
+        command = [sys.executable, "-m", "celery", "-A", "triage", "worker", "--pool=solo",
+                   "--loglevel=warning", "--without-gossip", "--without-mingle",
+                   "-n", f"bench-load-{os.getpid()}@%h"]  # fmt: skip
+        worker = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - fixed argv
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise CommandError(f"celery worker exited with {worker.returncode}")
+            try:
+                if celery_app.send_task("triage.ping", args=["ready"]).get(timeout=2) == "ready":
+                    self.stdout.write("Celery worker ready.")
+                    return worker
+            except Exception:  # noqa: BLE001, S110 - keep polling until it answers
+                pass
+        self._stop(worker)
+        raise CommandError("the celery worker did not answer within 60 s")
+
+    def _start_server(
+        self, env: dict[str, str], port: int, workers: int, threads: int
+    ) -> subprocess.Popen:
         # the server's static files storage wants a manifest: collect with the server's settings
         subprocess.run(  # noqa: S603 - fixed argv
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -209,16 +255,18 @@ class Command(BaseCommand):
                         return server
             except OSError:
                 time.sleep(0.3)
-        self._stop_server(server)
+        self._stop(server)
         raise CommandError("gunicorn did not answer /healthz/ within 60 s")
 
-    def _stop_server(self, server: subprocess.Popen) -> None:
-        server.terminate()
+    def _stop(self, process: subprocess.Popen | None) -> None:
+        if process is None:
+            return
+        process.terminate()
         try:
-            server.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            process.kill()
+            process.wait()
 
     def _print(self, report: dict) -> None:
         self.stdout.write(
