@@ -102,10 +102,11 @@ def request_new(request):
             # Only the evidence matters here: keep the problem as typed, without its errors.
             request_form = RequestForm(initial=request.POST.dict())
         elif request_form.is_valid() and evidence.is_valid():
-            context = _form_context(request_form, evidence)
-            if context["suggestions"] and not request.POST.get("confirmed"):
-                context["confirming"] = True
-                return render(request, "requests_app/request_form.html", context)
+            if not request.POST.get("confirmed"):  # once confirmed, the matches were seen
+                context = _form_context(request_form, evidence)
+                if context["suggestions"]:
+                    context["confirming"] = True
+                    return render(request, "requests_app/request_form.html", context)
             return _intake(request, request_form, evidence, into=None)
     return render(request, "requests_app/request_form.html", _form_context(request_form, evidence))
 

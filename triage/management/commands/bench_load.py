@@ -53,6 +53,12 @@ def _api_available() -> bool:
     return True
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's children that have exited."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 class Command(BaseCommand):
     help = (
         "Start gunicorn with 2 workers on 127.0.0.1 against the configured database, sign in "
@@ -74,7 +80,12 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=int, default=0, help="ensure this many requests")
         parser.add_argument("--port", type=int, default=8390)
         parser.add_argument("--workers", type=int, default=2)
-        parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=1,
+            help="threads per worker; 1 (the default) is the sync worker production runs",
+        )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument(
             "--no-worker",
@@ -106,6 +117,7 @@ class Command(BaseCommand):
         except BaseException:
             self._stop(worker)
             raise
+        driver_before = sum(os.times()[:2])
         try:
             self.stdout.write(
                 f"Driving {len(plan)} users for {o['duration']:.0f} s "
@@ -123,9 +135,18 @@ class Command(BaseCommand):
         except loadbench.LoadError as exc:
             raise CommandError(f"Set-up failed: {exc}") from None
         finally:
+            # CPU seconds of processes this command started are known once they have exited.
+            before = _children_cpu()
             self._stop(server)
+            after_server = _children_cpu()
             self._stop(worker)
+            after_worker = _children_cpu()
         report = loadbench.summary(results, elapsed)
+        report["cpu_s"] = {
+            "web": round(after_server - before, 1),  # gunicorn, every worker, the whole run
+            "celery_worker": round(after_worker - after_server, 1),
+            "load_driver": round(sum(os.times()[:2]) - driver_before, 1),
+        }
         report.update(
             users=len(plan),
             think_s=o["think"],
@@ -282,6 +303,11 @@ class Command(BaseCommand):
                 f"{kind:<14}{row['count']:>8}{row['errors']:>8}{row['rps']:>9}"
                 f"{row['p50_ms']:>9}{row['p95_ms']:>9}{row['p99_ms']:>9}"
             )
+        cpu = report["cpu_s"]
+        self.stdout.write(
+            f"CPU seconds: web {cpu['web']}, celery worker {cpu['celery_worker']}, "
+            f"load driver {cpu['load_driver']} (machine: {os.cpu_count()} cores)"
+        )
         for example in report["error_examples"]:
             self.stdout.write(f"  error: {example}")
         self.stdout.write(json.dumps(report))
