@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from requests_app import selectors
 from requests_app.models import Account, Ask, Deal, FeatureRequest, Notification
 from tests.factories import (
     AccountFactory,
@@ -134,7 +135,7 @@ def test_deal_must_belong_to_the_account_and_not_clash_with_a_new_one(client, re
     assert FeatureRequest.objects.count() == 0
 
 
-def test_close_matches_stop_once_at_a_confirm_step(client, rep):
+def test_close_matches_stop_once_at_a_confirm_step(client, rep, monkeypatch):
     existing = FeatureRequestFactory(
         title="Offline mode for the mobile app",
         problem="Engineers in basements lose notes when offline.",
@@ -146,9 +147,17 @@ def test_close_matches_stop_once_at_a_confirm_step(client, rep):
     assert "Before you submit: is it one of these?" in body
     assert existing.title in body
     assert FeatureRequest.objects.count() == 1
+    searches = []
+    original = selectors.duplicate_suggestions
+    monkeypatch.setattr(
+        selectors,
+        "duplicate_suggestions",
+        lambda **kw: searches.append(kw) or original(**kw),
+    )
     response = _post(client, account=acme.pk, confirmed="1")
     assert response.status_code == 302
     assert FeatureRequest.objects.count() == 2
+    assert searches == []  # the rep saw the matches: confirming does not search again
 
 
 def test_add_my_customer_records_an_ask_instead_of_a_duplicate(client, rep, product_user):
