@@ -18,7 +18,7 @@ import uuid
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from . import services
 
@@ -28,6 +28,7 @@ PENDING_KEY = "scoring:recompute-pending"
 PENDING_TTL = 30  # seconds; a lost task only delays the next enqueue this long (the sweep repairs)
 LOCK_KEY = "scoring:refresh-lock"
 LOCK_TTL = 15 * 60  # longer than the hard time limit of the tasks holding it
+ADVISORY_LOCK_ID = 727_300_001  # PostgreSQL advisory lock key of the sweep and nightly refresh
 NIGHTLY_CAUSE = "Nightly refresh: deal urgency moves with the calendar"
 
 _TASK_OPTIONS = {
@@ -74,7 +75,13 @@ def scores_recompute_stale_task() -> int:
 
 
 def _locked(work, *, name: str) -> int | None:
-    """Run ``work`` unless another sweep or refresh holds the lock; None when skipped."""
+    """Run ``work`` unless another sweep or refresh holds the lock; None when skipped.
+
+    On PostgreSQL the lock is a session advisory lock: it dies with the connection of the worker
+    holding it, so a worker killed mid-refresh blocks nobody. Elsewhere it is a cache key that
+    expires after ``LOCK_TTL``."""
+    if connection.vendor == "postgresql":
+        return _locked_by_database(work, name=name)
     token = uuid.uuid4().hex
     if not cache.add(LOCK_KEY, token, timeout=LOCK_TTL):
         logger.info("%s skipped: another score refresh is running", name)
@@ -84,6 +91,22 @@ def _locked(work, *, name: str) -> int | None:
     finally:
         if cache.get(LOCK_KEY) == token:
             cache.delete(LOCK_KEY)
+
+
+def _locked_by_database(work, *, name: str) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_ID])
+        if not cursor.fetchone()[0]:
+            logger.info("%s skipped: another score refresh is running", name)
+            return None
+    try:
+        return work()
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_ID])
+        except DatabaseError:
+            logger.warning("%s: connection lost; the lock went with it", name)
 
 
 @shared_task(name="strategy.scores_sweep", **_TASK_OPTIONS)

@@ -6,6 +6,7 @@ for both. Tasks run in-process here; tests/strategy/test_freshness_worker.py dri
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -15,7 +16,7 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from requests_app import services as request_services
@@ -338,13 +339,33 @@ def test_sweep_repairs_stale_and_missing_scores(world):
     assert not score(world["sso"]).stale and not score(bulk).stale
 
 
+@contextlib.contextmanager
+def refresh_lock_held_elsewhere():
+    """The sweep/refresh lock, held as another worker would hold it."""
+    if connection.vendor != "postgresql":
+        cache.add(tasks.LOCK_KEY, "someone", timeout=60)
+        try:
+            yield
+        finally:
+            cache.delete(tasks.LOCK_KEY)
+        return
+    other = connection.get_new_connection(connection.get_connection_params())
+    other.autocommit = True
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [tasks.ADVISORY_LOCK_ID])
+        yield
+    finally:
+        other.close()  # like a killed worker: the lock goes with its connection
+
+
 def test_sweep_and_refresh_skip_while_the_lock_is_held(world):
-    cache.add(tasks.LOCK_KEY, "someone", timeout=60)
-    assert tasks.scores_sweep_task.apply().get() is None
-    assert tasks.scores_refresh_all_task.apply().get() is None
-    cache.delete(tasks.LOCK_KEY)
+    with refresh_lock_held_elsewhere():
+        assert tasks.scores_sweep_task.apply().get() is None
+        assert tasks.scores_refresh_all_task.apply().get() is None
     assert tasks.scores_refresh_all_task.apply().get() == 2
-    assert cache.get(tasks.LOCK_KEY) is None  # released
+    assert tasks.scores_sweep_task.apply().get() == 0  # released after the refresh
+    assert cache.get(tasks.LOCK_KEY) is None
 
 
 def test_nightly_refresh_moves_urgency_with_the_calendar(world, monkeypatch):
