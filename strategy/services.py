@@ -161,6 +161,18 @@ def _schedule_recompute() -> None:
 # --- recompute -----------------------------------------------------------------------------------
 
 BATCH_SIZE = 10_000
+
+# The request fields a score is computed from: read by the recompute, watched by the signals
+# (strategy/signals.py) so that a change to any of them marks the score stale.
+RICE_INPUT_FIELDS = ["rice_reach", "rice_impact", "rice_confidence", "rice_effort_months"]
+WSJF_INPUT_FIELDS = [
+    "wsjf_business_value",
+    "wsjf_time_criticality",
+    "wsjf_risk_reduction",
+    "wsjf_job_size",
+]
+RANKING_INPUT_FIELDS = [*RICE_INPUT_FIELDS, *WSJF_INPUT_FIELDS]
+REQUEST_SCORE_INPUTS = ["effort", "status", "merged_into_id", *RANKING_INPUT_FIELDS]
 HISTORY_MIN_CHANGE = 0.01  # total points; smaller moves are noise, not history
 SCORE_FIELDS = [
     "total",
@@ -453,46 +465,23 @@ def _upsert(results: list[scoring.ScoreResult], ctx: scoring.Context) -> None:
 def _inputs(ids: list[int], run: _Run) -> dict[int, scoring.RequestInputs]:
     """The inputs of a batch of requests, in five queries whatever the batch size."""
     inputs: dict[int, scoring.RequestInputs] = {}
-    for (
-        pk,
-        effort,
-        status,
-        merged_into,
-        rice_reach,
-        rice_impact,
-        rice_confidence,
-        rice_effort,
-        wsjf_bv,
-        wsjf_tc,
-        wsjf_rr,
-        wsjf_size,
-    ) in FeatureRequest.objects.filter(pk__in=ids).values_list(
-        "pk",
-        "effort",
-        "status",
-        "merged_into_id",
-        "rice_reach",
-        "rice_impact",
-        "rice_confidence",
-        "rice_effort_months",
-        "wsjf_business_value",
-        "wsjf_time_criticality",
-        "wsjf_risk_reduction",
-        "wsjf_job_size",
-    ):
+    rows = FeatureRequest.objects.filter(pk__in=ids).values_list("pk", *REQUEST_SCORE_INPUTS)
+    for pk, *values in rows:
+        row = dict(zip(REQUEST_SCORE_INPUTS, values, strict=True))
+        impact, effort_months = row["rice_impact"], row["rice_effort_months"]
         inputs[pk] = scoring.RequestInputs(
             id=pk,
-            effort=effort,
-            status=status,
-            merged_into=merged_into,
-            rice_reach=rice_reach,
-            rice_impact=float(rice_impact) if rice_impact else None,
-            rice_confidence=rice_confidence,
-            rice_effort_months=float(rice_effort) if rice_effort is not None else None,
-            wsjf_business_value=wsjf_bv,
-            wsjf_time_criticality=wsjf_tc,
-            wsjf_risk_reduction=wsjf_rr,
-            wsjf_job_size=wsjf_size,
+            effort=row["effort"],
+            status=row["status"],
+            merged_into=row["merged_into_id"],
+            rice_reach=row["rice_reach"],
+            rice_impact=float(impact) if impact else None,
+            rice_confidence=row["rice_confidence"],
+            rice_effort_months=float(effort_months) if effort_months is not None else None,
+            wsjf_business_value=row["wsjf_business_value"],
+            wsjf_time_criticality=row["wsjf_time_criticality"],
+            wsjf_risk_reduction=row["wsjf_risk_reduction"],
+            wsjf_job_size=row["wsjf_job_size"],
         )
 
     # Asks, grouped in SQL by (request, account, deal) with the strongest importance: the same
@@ -672,18 +661,6 @@ def request_effort_set(
         after={"effort": effort, "version": request.version},
     )
     return request
-
-
-RANKING_INPUT_FIELDS = [
-    "rice_reach",
-    "rice_impact",
-    "rice_confidence",
-    "rice_effort_months",
-    "wsjf_business_value",
-    "wsjf_time_criticality",
-    "wsjf_risk_reduction",
-    "wsjf_job_size",
-]
 
 
 @transaction.atomic

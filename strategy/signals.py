@@ -26,25 +26,18 @@ from requests_app.models import Account, Ask, AuditEvent, Deal, Escalation, Feat
 from triage.templatetags.triage_tags import money
 
 from .models import ScoringPolicy, StrategicTheme, ThemeAlignment
-from .services import scores_mark_stale
+from .services import (
+    REQUEST_SCORE_INPUTS,
+    RICE_INPUT_FIELDS,
+    WSJF_INPUT_FIELDS,
+    scores_mark_stale,
+)
 
 TRACKED: dict[type, list[str]] = {
     Deal: ["name", "account_id", "amount", "stage", "probability", "close_date"],
     Ask: ["request_id", "account_id", "deal_id", "importance"],
     Account: ["name", "is_customer", "arr"],
-    FeatureRequest: [
-        "effort",
-        "status",
-        "merged_into_id",
-        "rice_reach",
-        "rice_impact",
-        "rice_confidence",
-        "rice_effort_months",
-        "wsjf_business_value",
-        "wsjf_time_criticality",
-        "wsjf_risk_reduction",
-        "wsjf_job_size",
-    ],
+    FeatureRequest: REQUEST_SCORE_INPUTS,
     StrategicTheme: ["name", "weight", "active"],
     ThemeAlignment: ["request_id", "theme_id", "strength"],
     Escalation: ["request_id", "status"],
@@ -210,8 +203,8 @@ def account_deleted(sender, instance: Account, **kwargs) -> None:
 
 # --- requests ------------------------------------------------------------------------------------
 
-_RICE = {"rice_reach", "rice_impact", "rice_confidence", "rice_effort_months"}
-_WSJF = {"wsjf_business_value", "wsjf_time_criticality", "wsjf_risk_reduction", "wsjf_job_size"}
+_RICE = set(RICE_INPUT_FIELDS)
+_WSJF = set(WSJF_INPUT_FIELDS)
 
 
 def request_saved(sender, instance: FeatureRequest, created: bool, raw=False, **kwargs) -> None:
