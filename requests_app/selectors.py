@@ -222,17 +222,17 @@ def requests_search(*, query: str) -> QuerySet[FeatureRequest]:
 # --- Duplicate suggestions -------------------------------------------------------------------
 #
 # PostgreSQL: BM25 over the posting list of open requests that migration 0004 keeps current with
-# triggers. The query's words are looked up in the term table (document frequency); the rarest
-# ones are kept, up to SUGGEST_MAX_TERMS words and SUGGEST_MAX_POSTINGS postings (a whole pasted
-# description still finds matches: any word may match, rare words weigh most), and the postings
-# of those words are scored with BM25 (title occurrences count three times, set in the
-# migration). Three queries: term statistics, ranking, rows; a fourth (trigram match on titles)
-# only when a short text leaves BM25 short of ``limit``.
+# triggers. The query's words are looked up in the term table (document frequency); the
+# SUGGEST_MAX_TERMS rarest are kept (a whole pasted description still finds matches: any word may
+# match, rare words weigh most). The rarest of those, within SUGGEST_MAX_POSTINGS postings, find
+# the candidates; the others only add their BM25 share to the best SUGGEST_POOL candidates (title
+# occurrences count three times, set in the migration). Three queries: term statistics, ranking,
+# rows; a fourth (trigram match on titles) only when a short text leaves BM25 short of ``limit``.
 # Other databases: word overlap computed in Python over the open requests (small installs only).
 
 SUGGEST_MAX_TERMS = 24
-SUGGEST_MIN_TERMS = 3
 SUGGEST_MAX_POSTINGS = 5_000
+SUGGEST_POOL = 200
 BM25_K1 = 1.2
 BM25_B = 0.75
 SUGGEST_MAX_CHARS = 20_000
@@ -249,15 +249,28 @@ SELECT '', ndoc, nentry FROM requests_app_searchterm WHERE word = ''
 """
 
 _RANK_SQL = """
-WITH q AS (SELECT * FROM unnest(%(words)s::text[], %(idf)s::float8[]) AS q(word, idf))
-SELECT p.request_id,
-       sum(q.idf * (p.tf * (%(k1)s + 1))
-           / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / %(avgdl)s))) AS score
-FROM requests_app_searchposting p
-JOIN q ON q.word = p.word
-WHERE p.word = ANY(%(words)s::text[]) AND p.request_id <> %(exclude)s
-GROUP BY p.request_id
-ORDER BY score DESC, p.request_id DESC
+WITH q AS (SELECT * FROM unnest(%(words)s::text[], %(idf)s::float8[]) AS q(word, idf)),
+pool AS (
+    SELECT p.request_id,
+           sum(q.idf * (p.tf * (%(k1)s + 1))
+               / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / %(avgdl)s))) AS score
+    FROM requests_app_searchposting p
+    JOIN q ON q.word = p.word
+    WHERE p.word = ANY(%(selective)s::text[]) AND p.request_id <> %(exclude)s
+    GROUP BY p.request_id
+    ORDER BY score DESC, p.request_id DESC
+    LIMIT %(pool)s
+)
+SELECT pool.request_id,
+       pool.score + coalesce((
+           SELECT sum(q.idf * (p.tf * (%(k1)s + 1))
+                      / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / %(avgdl)s)))
+           FROM requests_app_searchposting p
+           JOIN q ON q.word = p.word
+           WHERE p.request_id = pool.request_id AND p.word = ANY(%(broad)s::text[])
+       ), 0) AS score
+FROM pool
+ORDER BY score DESC, pool.request_id DESC
 LIMIT %(limit)s
 """
 
@@ -313,22 +326,28 @@ def _rank_bm25(text: str, limit: int, exclude_id: int | None) -> list[tuple[int,
             # A word repeated in the query counts more, but only logarithmically.
             weighted.append((idf * (1 + math.log(qtf)), word))
         weighted.sort(reverse=True)
-        # Rarest first, within a budget of postings: the cost of the ranking query stays bounded
-        # however large the base grows, and common words add little to BM25 anyway.
-        chosen, postings = [], 0
-        for weight, word in weighted:
+        # Two passes keep the cost bounded however large the base grows. The selective words
+        # (rarest first, within a budget of postings; at least the rarest one) find the
+        # candidates: every request containing one, best SUGGEST_POOL kept. The broad words (the
+        # rest of the SUGGEST_MAX_TERMS strongest) then add their share for those candidates
+        # only, read through the postings of each candidate instead of all of theirs.
+        chosen = weighted[:SUGGEST_MAX_TERMS]
+        selective, broad, postings = [], [], 0
+        for _, word in chosen:
             df = df_of[word]
-            if len(chosen) >= SUGGEST_MAX_TERMS:
-                break
-            if chosen and len(chosen) >= SUGGEST_MIN_TERMS and postings + df > SUGGEST_MAX_POSTINGS:
-                continue
-            chosen.append((weight, word))
-            postings += df
+            if not selective or postings + df <= SUGGEST_MAX_POSTINGS:
+                selective.append(word)
+                postings += df
+            else:
+                broad.append(word)
         cursor.execute(
             _RANK_SQL,
             {
                 "words": [w for _, w in chosen],
                 "idf": [i for i, _ in chosen],
+                "selective": selective,
+                "broad": broad,
+                "pool": SUGGEST_POOL,
                 "k1": BM25_K1,
                 "b": BM25_B,
                 "avgdl": avgdl,

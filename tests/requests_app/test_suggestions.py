@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from requests_app.models import DealStage, RequestStatus
 from requests_app.selectors import duplicate_suggestions
+from tests.conftest import require_postgres
 from tests.factories import AccountFactory, AskFactory, DealFactory, FeatureRequestFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +122,19 @@ def test_half_typed_title_words_match_on_postgresql(corpus, settings):
     found = duplicate_suggestions(text="Offlin mod", limit=3)
     assert corpus["mobile"] in found
     assert corpus["sso"] not in found
+
+
+def test_common_words_rank_the_candidates_that_rare_words_find(monkeypatch):
+    require_postgres()
+    from requests_app import selectors
+
+    for i in range(12):
+        FeatureRequestFactory(title=f"Scheduled report {i}", problem="A report every week.")
+    both = FeatureRequestFactory(title="Zeppelin fleet report", problem="Airship maintenance.")
+    rare_only = FeatureRequestFactory(title="Zeppelin fleet status", problem="Airship maintenance.")
+    # "report" is in 13 requests: over this budget it no longer finds candidates, it only
+    # adds its share to the requests the rare words found.
+    monkeypatch.setattr(selectors, "SUGGEST_MAX_POSTINGS", 4)
+    found = duplicate_suggestions(text="zeppelin fleet report", limit=5)
+    assert found[:2] == [both, rare_only]
+    assert len(found) == 2  # a request with only the common word is not a candidate
