@@ -227,19 +227,16 @@ class Command(BaseCommand):
         command = [sys.executable, "-m", "celery", "-A", "triage", "worker", "--pool=solo",
                    "--loglevel=warning", "--without-gossip", "--without-mingle",
                    "-n", f"bench-load-{os.getpid()}@%h"]  # fmt: skip
-        worker = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - fixed argv
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise CommandError(f"celery worker exited with {worker.returncode}")
+
+        def ready() -> bool:
             try:
-                if celery_app.send_task("triage.ping", args=["ready"]).get(timeout=2) == "ready":
-                    self.stdout.write("Celery worker ready.")
-                    return worker
-            except Exception:  # noqa: BLE001, S110 - keep polling until it answers
-                pass
-        self._stop(worker)
-        raise CommandError("the celery worker did not answer within 60 s")
+                return celery_app.send_task("triage.ping", args=["ready"]).get(timeout=2) == "ready"
+            except Exception:  # noqa: BLE001 - not up yet
+                return False
+
+        worker = self._start(command, env, name="the celery worker", ready=ready)
+        self.stdout.write("Celery worker ready.")
+        return worker
 
     def _start_server(
         self, env: dict[str, str], port: int, workers: int, threads: int
@@ -263,21 +260,33 @@ class Command(BaseCommand):
         ]
         if threads > 1:
             command += ["--worker-class=gthread", f"--threads={threads}"]
-        server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - fixed argv
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise CommandError(f"gunicorn exited with {server.returncode}")
+
+        def ready() -> bool:
             try:
                 with urllib.request.urlopen(  # noqa: S310 - loopback URL built here
                     f"http://127.0.0.1:{port}/healthz/", timeout=2
                 ) as response:
-                    if response.status == 200:
-                        return server
+                    return response.status == 200
             except OSError:
                 time.sleep(0.3)
-        self._stop(server)
-        raise CommandError("gunicorn did not answer /healthz/ within 60 s")
+                return False
+
+        return self._start(command, env, name="gunicorn", ready=ready)
+
+    def _start(
+        self, command: list[str], env: dict[str, str], *, name: str, ready
+    ) -> subprocess.Popen:
+        """Start ``command`` and return it once ``ready()`` is true; stop it and fail when it
+        exits or is not ready within 60 s."""
+        process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - fixed argv
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CommandError(f"{name} exited with {process.returncode}")
+            if ready():
+                return process
+        self._stop(process)
+        raise CommandError(f"{name} did not answer within 60 s")
 
     def _stop(self, process: subprocess.Popen | None) -> None:
         if process is None:
