@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from requests_app.importers import parse_crm_file
 from requests_app.models import Account, AuditEvent, Deal
 from requests_app.services import crm_import
+from tests.conftest import IN_CI
 from tests.factories import AccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +22,14 @@ DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 def dataset(name: str) -> Path:
+    """A file of the shared real data sets, which sit beside the checkout (``../shared``). A clone
+    elsewhere has none: the test skips there, and fails under CI=true, where they must be."""
     path = DATASETS / name
-    assert path.exists(), f"the shared data set {path} is missing"
+    if not path.exists():
+        message = f"the shared data set {path} is missing"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 
