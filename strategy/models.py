@@ -175,14 +175,9 @@ class RequestScore(models.Model):
             models.Index(
                 fields=["request"], condition=Q(flag_single_deal=True), name="score_single_deal"
             ),
-            # Every request's lens values and total from the index alone (PostgreSQL: INCLUDE),
-            # for the board's ranks, without scanning rows that carry their explanation.
-            models.Index(
-                fields=["request"],
-                include=["strategic_fit", "customer_breadth", "revenue_at_stake", "total"],
-                name="score_lenses",
-            ),
         ]
+        # PostgreSQL also has ``score_lenses`` (request_id INCLUDE the lens values and total), for
+        # the board's lens snapshot; created by migration 0006, which SQLite skips.
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.total:.0f}"

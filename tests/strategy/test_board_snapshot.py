@@ -153,3 +153,14 @@ def test_vacuum_after_a_full_recompute_reclaims_the_score_table():
         )
         last_vacuum, last_analyze = cursor.fetchone()
     assert last_vacuum is not None and last_analyze is not None
+
+
+@pytest.mark.django_db
+def test_postgres_has_the_covering_index_the_snapshot_reads():
+    require_postgres()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'score_lenses'")
+        (definition,) = cursor.fetchone()
+    assert "(request_id) INCLUDE (strategic_fit, customer_breadth, revenue_at_stake, total)" in (
+        definition
+    )
